@@ -1,0 +1,568 @@
+//! Stage 3: code generation.
+//!
+//! Every local the generated code binds is spelled with `Span::call_site()` (idents that arrive
+//! through different callback expansions cannot see each other's bindings); the user's spans are
+//! kept only where an error should point at the user's token.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Path, ReturnType, Visibility};
+
+use crate::parse::{DepMode, Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta, at};
+use crate::validate::{CheckedOrchestration, path_text};
+
+/// The version tag of the callback protocol between `#[service]` and `orchestration!`.
+const PROTOCOL: &str = "orch_v1";
+
+/// `#[service]`: the function unchanged, its marker type implementing `orch::Service`, and the
+/// callback that carries its graph metadata to orchestrations.
+pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> TokenStream {
+    let item = &service.item;
+    let name = service.name();
+    let vis = service.vis();
+    let name_text = name.to_string();
+    let output = match &item.sig.output {
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+        ReturnType::Default => quote!(()),
+    };
+    let result = quote_spanned!(output.span()=> <#output as ::orch::__private::ServiceResult>);
+    let (retry, retry_check) = match &args.retry {
+        Some((_, expr)) => (
+            quote_spanned!(expr.span()=> #expr),
+            // A free `const` is evaluated even if no orchestration uses the service, so a bad
+            // policy never compiles; the panic points at the user's expression.
+            quote_spanned! {expr.span()=>
+                const _: () = ::orch::RetryPolicy::assert_valid(&<#name as ::orch::Service>::RETRY);
+            },
+        ),
+        None => (quote!(::orch::RetryPolicy::NONE), TokenStream::new()),
+    };
+    let doc = format!(
+        "The service `{name_text}` as a type: `<{name_text} as orch::Service>` gives its output, \
+         error and retry policy."
+    );
+    let callback = callback(name, vis, meta);
+    quote! {
+        #item
+
+        #[doc = #doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        impl ::orch::Service for #name {
+            type Output = #result::Output;
+            type Error = #result::Error;
+            const NAME: &'static str = #name_text;
+            const RETRY: ::orch::RetryPolicy = #retry;
+
+            fn __is_permanent(error: &Self::Error) -> bool {
+                use ::orch::__private::{PermanentByTrait as _, PermanentNever as _};
+                (&&::orch::__private::Probe::<Self::Error>::new()).is_permanent(error)
+            }
+
+            fn __describe_error(error: &Self::Error) -> ::std::string::String {
+                use ::orch::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeType as _};
+                (&&&::orch::__private::Probe::<Self::Error>::new()).describe(error)
+            }
+
+            fn __output_json(output: &Self::Output) -> ::core::option::Option<::orch::__private::JsonValue> {
+                use ::orch::__private::{JsonNone as _, JsonSerialize as _};
+                (&&::orch::__private::Probe::<Self::Output>::new()).json(output)
+            }
+        }
+
+        #retry_check
+
+        #callback
+    }
+}
+
+/// The `macro_rules!` callback of a service: invoked by `orchestration!` (or by the previous
+/// service's callback) with the paths still to visit and the metadata gathered so far, it appends
+/// its own and invokes the next one, or `orch::__private::finish!` after the last.
+pub fn callback(name: &Ident, vis: &Visibility, meta: &ServiceMeta) -> TokenStream {
+    let macro_name = format_ident!("__orch_service_{}_{}", name, location_hash(name));
+    let meta = meta.to_tokens();
+    let protocol = Ident::new(PROTOCOL, Span::call_site());
+    let misuse = format!(
+        "`{name}!` is how orch describes the service `{name}` to orchestrations: list `{name}` in \
+         an `orchestration! {{ .. }}` instead of invoking it (after upgrading orch, rebuild with \
+         one version of orch and orch-macros)"
+    );
+    quote! {
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #macro_name {
+            (@#protocol { [$($next:tt)*] $($rest:tt)* } { $($acc:tt)* }) => {
+                $($next)*! { @#protocol { $($rest)* } { $($acc)* #meta } }
+            };
+            (@#protocol { } { $($acc:tt)* }) => {
+                ::orch::__private::finish! { $($acc)* #meta }
+            };
+            ($($unexpected:tt)*) => {
+                ::core::compile_error! { #misuse }
+            };
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        #vis use #macro_name as #name;
+    }
+}
+
+/// A hash of where the service is defined: `#[macro_export]` puts every callback at the crate
+/// root, so two services with one name in two modules need two macro names.
+fn location_hash(name: &Ident) -> String {
+    let span = name.span().unwrap();
+    let key = format!("{}:{}:{}:{}", span.file(), span.line(), span.column(), name);
+    // FNV-1a: stable across compilers and runs, unlike `DefaultHasher`.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// `orchestration!`: start the chain of callbacks at the first service.
+pub fn orchestration(input: TokenStream, orchestration: &Orchestration) -> TokenStream {
+    let protocol = Ident::new(PROTOCOL, Span::call_site());
+    let Some((first, rest)) = orchestration.services.split_first() else {
+        // No callback to run: finish at once, which reports the empty list.
+        return quote!(::orch::__private::finish! { { #input } });
+    };
+    let rest = rest.iter().map(|path| quote!([#path]));
+    quote! {
+        #first! { @#protocol { #(#rest)* } { { #input } } }
+    }
+}
+
+/// `__finish!`: the orchestration's module.
+pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
+    let orchestration = &finish.orchestration;
+    let name = &orchestration.name;
+    let name_text = name.to_string();
+    let vis = &orchestration.vis;
+    let attrs = &orchestration.attrs;
+    let payload = &orchestration.payload;
+    let payload_alias = format_ident!("__OrchPayload_{}", name);
+    let count = finish.metas.len();
+
+    let services: Vec<Service> = finish
+        .metas
+        .iter()
+        .zip(&orchestration.services)
+        .enumerate()
+        .map(|(index, (meta, path))| Service::new(index, meta, path))
+        .collect();
+
+    let slots_declared = services.iter().map(|s| {
+        let slot = &s.slot;
+        quote!(let #slot = ::orch::__private::Slot::new();)
+    });
+    let futures_declared = checked
+        .order
+        .iter()
+        .map(|&i| service_future(&services, finish, checked, i));
+    let polls = checked.order.iter().enumerate().map(|(position, &i)| {
+        let future = &services[i].future;
+        quote! {
+            if !__done[#position] {
+                if ::core::future::Future::poll(#future.as_mut(), __cx).is_ready() {
+                    __done[#position] = true;
+                } else {
+                    __pending = true;
+                }
+            }
+        }
+    });
+
+    let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
+    let name_texts: Vec<String> = services.iter().map(|s| s.name.to_string()).collect();
+    let types: Vec<&TokenStream> = services.iter().map(|s| &s.ty).collect();
+    let slots: Vec<&Ident> = services.iter().map(|s| &s.slot).collect();
+    let outcome_docs = names
+        .iter()
+        .map(|name| format!("What happened to `{name}`."));
+    let output_docs = names.iter().map(|name| format!("The output of `{name}`."));
+    let failed_docs = names.iter().map(|name| format!("`{name}` failed."));
+    let doc_table = doc_table(finish, checked);
+    let orchestrate_doc = format!(
+        "Runs orchestration `{name_text}` for `request`, recording it in `journal` \
+         (`&orch::NoJournal` for none).\n\nEach service starts as soon as the dependencies it \
+         needs are done; see the module docs for the plan."
+    );
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis type #payload_alias = #payload;
+
+        #(#attrs)*
+        #[doc = ""]
+        #[doc = #doc_table]
+        #vis mod #name {
+            /// The payload type of this orchestration's requests.
+            pub type Payload = super::#payload_alias;
+
+            /// The orchestration's name, as journaled.
+            pub const NAME: &str = #name_text;
+
+            /// The services, in the order the orchestration lists them.
+            pub const SERVICES: [&str; #count] = [#(#name_texts),*];
+
+            /// Every service's outcome in one run.
+            pub struct Report {
+                #(
+                    #[doc = #outcome_docs]
+                    pub #names: ::orch::Outcome<<#types as ::orch::Service>::Output, <#types as ::orch::Service>::Error>,
+                )*
+                __orch_interruption: ::core::option::Option<::orch::Interruption>,
+            }
+
+            /// Every service's output, from a run in which all of them succeeded.
+            pub struct Outputs {
+                #(
+                    #[doc = #output_docs]
+                    pub #names: <#types as ::orch::Service>::Output,
+                )*
+            }
+
+            /// The failure of one service, with its typed error.
+            #[allow(non_camel_case_types)]
+            pub enum Failed {
+                #(
+                    #[doc = #failed_docs]
+                    #names(::orch::Failure<<#types as ::orch::Service>::Error>),
+                )*
+            }
+
+            impl Report {
+                /// How many services ended in each status.
+                pub fn summary(&self) -> ::orch::Summary {
+                    let mut summary = ::orch::Summary::default();
+                    #( summary.add(self.#names.status()); )*
+                    summary
+                }
+
+                /// Each service's name and status, in the orchestration's order.
+                pub fn statuses(&self) -> [(&'static str, ::orch::Status); #count] {
+                    [#( (#name_texts, self.#names.status()) ),*]
+                }
+
+                /// Why the run was interrupted (no service started after that), if it was.
+                pub fn interruption(&self) -> ::core::option::Option<&::orch::Interruption> {
+                    self.__orch_interruption.as_ref()
+                }
+
+                /// Whether every service succeeded and the run was not interrupted.
+                pub fn is_success(&self) -> bool {
+                    self.__orch_interruption.is_none() #( && self.#names.is_success() )*
+                }
+
+                /// Every output, or the first failed service in the orchestration's order (its
+                /// skipped dependents are consequences), or the interruption.
+                pub fn into_result(self) -> ::core::result::Result<Outputs, ::orch::RunError<Failed>> {
+                    let Report { #(#names,)* __orch_interruption } = self;
+                    #(
+                        let #names = match #names {
+                            ::orch::Outcome::Succeeded(success) => ::core::option::Option::Some(success.output),
+                            ::orch::Outcome::Failed(failure) => {
+                                return ::core::result::Result::Err(::orch::RunError::Failed(Failed::#names(failure)));
+                            }
+                            ::orch::Outcome::Skipped(_) | ::orch::Outcome::Cancelled(_) => ::core::option::Option::None,
+                        };
+                    )*
+                    if let ::core::option::Option::Some(interruption) = __orch_interruption {
+                        return ::core::result::Result::Err(::orch::RunError::Interrupted(interruption));
+                    }
+                    match (#(#names,)*) {
+                        (#(::core::option::Option::Some(#names),)*) => ::core::result::Result::Ok(Outputs { #(#names),* }),
+                        _ => ::core::unreachable!(
+                            "orch: a service is skipped only after a failure or an interruption"
+                        ),
+                    }
+                }
+            }
+
+            impl ::core::fmt::Debug for Report {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    use ::orch::__private::{FmtDebug as _, FmtType as _};
+                    f.debug_struct("Report")
+                        #(
+                            .field(#name_texts, &::orch::__private::DebugWith(|f: &mut ::core::fmt::Formatter<'_>| {
+                                (&&::orch::__private::probe_of(&self.#names)).fmt_debug(&self.#names, f)
+                            }))
+                        )*
+                        .field("interruption", &self.__orch_interruption)
+                        .finish()
+                }
+            }
+
+            impl ::core::fmt::Debug for Outputs {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    use ::orch::__private::{FmtDebug as _, FmtType as _};
+                    f.debug_struct("Outputs")
+                        #(
+                            .field(#name_texts, &::orch::__private::DebugWith(|f: &mut ::core::fmt::Formatter<'_>| {
+                                (&&::orch::__private::probe_of(&self.#names)).fmt_debug(&self.#names, f)
+                            }))
+                        )*
+                        .finish()
+                }
+            }
+
+            impl Failed {
+                /// The name of the service that failed.
+                pub fn service(&self) -> &'static str {
+                    match self {
+                        #( Failed::#names(_) => #name_texts, )*
+                    }
+                }
+            }
+
+            impl ::core::fmt::Display for Failed {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    match self {
+                        #( Failed::#names(failure) => ::orch::__private::fmt_failure::<#types>(failure, f), )*
+                    }
+                }
+            }
+
+            impl ::core::fmt::Debug for Failed {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    use ::orch::__private::{FmtDebug as _, FmtType as _};
+                    match self {
+                        #(
+                            Failed::#names(failure) => f
+                                .debug_tuple(#name_texts)
+                                .field(&::orch::__private::DebugWith(|f: &mut ::core::fmt::Formatter<'_>| {
+                                    (&&::orch::__private::probe_of(failure)).fmt_debug(failure, f)
+                                }))
+                                .finish(),
+                        )*
+                    }
+                }
+            }
+
+            impl ::std::error::Error for Failed {
+                fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
+                    use ::orch::__private::{SourceError as _, SourceNone as _};
+                    match self {
+                        #(
+                            Failed::#names(failure) => match failure.last_error() {
+                                ::orch::AttemptError::Error(error) => (&&::orch::__private::probe_of(error)).source(error),
+                                ::orch::AttemptError::Panicked(_) => ::core::option::Option::None,
+                            },
+                        )*
+                    }
+                }
+            }
+
+            #[doc = #orchestrate_doc]
+            pub async fn orchestrate<J: ::orch::Journal + ?Sized>(
+                request: ::orch::Request<Payload>,
+                journal: &J,
+            ) -> Report {
+                orchestrate_with(request, journal, ::orch::RunOptions::new()).await
+            }
+
+            /// Like [`orchestrate`], with options (such as a jitter seed).
+            pub async fn orchestrate_with<J: ::orch::Journal + ?Sized>(
+                request: ::orch::Request<Payload>,
+                journal: &J,
+                options: ::orch::RunOptions,
+            ) -> Report {
+                let __run = ::orch::__private::Run::new(NAME, &request, journal, &options);
+                let __span = ::core::clone::Clone::clone(__run.span());
+                let __plan = async {
+                    __run.start(|payload: &Payload| {
+                        use ::orch::__private::{JsonNone as _, JsonSerialize as _};
+                        (&&::orch::__private::Probe::<Payload>::new()).json(payload)
+                    }).await;
+                    #(#slots_declared)*
+                    {
+                        #(#futures_declared)*
+                        let mut __done = [false; #count];
+                        // Polls every unfinished service in topological order on every wake-up,
+                        // which is what lets a dependent wait without a waker (see
+                        // `orch::__private::wait`).
+                        ::orch::__private::join(|__cx| {
+                            let mut __pending = false;
+                            #(#polls)*
+                            if __pending {
+                                ::orch::__private::Poll::Pending
+                            } else {
+                                ::orch::__private::Poll::Ready(())
+                            }
+                        }).await;
+                    }
+                    let __report = Report {
+                        #( #names: ::orch::__private::take(#slots), )*
+                        __orch_interruption: ::core::option::Option::None,
+                    };
+                    let __interruption = __run.finish(__report.summary()).await;
+                    Report { __orch_interruption: __interruption, ..__report }
+                };
+                ::orch::__private::Instrument::instrument(__plan, __span).await
+            }
+        }
+    }
+}
+
+/// What the generated code needs of one listed service.
+struct Service {
+    index: usize,
+    name: Ident,
+    /// The service's path from inside the generated module.
+    path: TokenStream,
+    /// `<path>` as the marker type.
+    ty: TokenStream,
+    slot: Ident,
+    future: Ident,
+}
+
+impl Service {
+    fn new(index: usize, meta: &ServiceMeta, path: &Path) -> Self {
+        let path = from_child_module(path);
+        Service {
+            index,
+            name: Ident::new(&meta.name.to_string(), at(meta.name.span())),
+            ty: path.clone(),
+            path,
+            slot: format_ident!("__slot_{}", index),
+            future: format_ident!("__service_{}", index),
+        }
+    }
+}
+
+/// `path` as seen from the generated module, a child of the module the user wrote it in.
+fn from_child_module(path: &Path) -> TokenStream {
+    if path.leading_colon.is_some() {
+        return path.to_token_stream();
+    }
+    let first = path
+        .segments
+        .first()
+        .map(|segment| segment.ident.to_string());
+    match first.as_deref() {
+        Some("crate") => path.to_token_stream(),
+        Some("self") => {
+            let rest = path.segments.iter().skip(1);
+            quote!(super #(::#rest)*)
+        }
+        _ => quote!(super::#path),
+    }
+}
+
+/// The future of service `i`: wait for its dependencies (or decide to skip it), then run it.
+fn service_future(
+    services: &[Service],
+    finish: &Finish,
+    checked: &CheckedOrchestration,
+    i: usize,
+) -> TokenStream {
+    let service = &services[i];
+    let (index, slot, future, path, ty) = (
+        service.index as u32,
+        &service.slot,
+        &service.future,
+        &service.path,
+        &service.ty,
+    );
+    let ctx = Ident::new("__ctx", at(path.span()));
+    let deps = &checked.deps[i];
+    if deps.is_empty() {
+        return quote! {
+            let mut #future = ::orch::__private::pin!(async {
+                __run.execute::<#ty, _>(#index, &#slot, async |__ctx| #path(#ctx).await).await
+            });
+        };
+    }
+    let locals: Vec<Ident> = (0..deps.len())
+        .map(|k| format_ident!("__dep_{}", k))
+        .collect();
+    // Reported at the `depends_on` entry, so a type mismatch points at the user's token.
+    let args: Vec<Ident> = finish.metas[i]
+        .deps
+        .iter()
+        .enumerate()
+        .map(|(k, (dep, _))| Ident::new(&format!("__dep_{k}"), at(dep.span())))
+        .collect();
+    let reads = deps.iter().zip(&locals).map(|(&(dep, mode), local)| {
+        let dep_slot = &services[dep].slot;
+        let dep_name = services[dep].name.to_string();
+        match mode {
+            DepMode::Required => {
+                quote!(let #local = ::orch::__private::required(&#dep_slot, #dep_name);)
+            }
+            DepMode::Optional => quote!(let #local = ::orch::__private::optional(&#dep_slot);),
+        }
+    });
+    let skips = deps
+        .iter()
+        .zip(&locals)
+        .filter(|((_, mode), _)| *mode == DepMode::Required)
+        .map(|(_, local)| {
+            quote! {
+                if let ::orch::__private::Dep::Missing(__skip) = #local {
+                    return ::orch::__private::Poll::Ready(::core::result::Result::Err(__skip));
+                }
+            }
+        });
+    quote! {
+        let mut #future = ::orch::__private::pin!(async {
+            let __deps = ::orch::__private::wait(|| {
+                #(#reads)*
+                #(#skips)*
+                match (#(#locals,)*) {
+                    (#(::orch::__private::Dep::Ready(#locals),)*) => {
+                        ::orch::__private::Poll::Ready(::core::result::Result::Ok((#(#locals,)*)))
+                    }
+                    _ => ::orch::__private::Poll::Pending,
+                }
+            });
+            match __deps.await {
+                ::core::result::Result::Ok((#(#locals,)*)) => {
+                    __run.execute::<#ty, _>(#index, &#slot, async |__ctx| #path(#ctx, #(#args),*).await).await
+                }
+                ::core::result::Result::Err(__skip) => __run.skip::<#ty>(&#slot, __skip).await,
+            }
+        });
+    }
+}
+
+/// The module's documentation of the plan: one row per service.
+fn doc_table(finish: &Finish, checked: &CheckedOrchestration) -> String {
+    let mut table = String::from(
+        "# Plan\n\nEach service starts as soon as the dependencies it needs have succeeded \
+         (`&T` parameter) or finished (`Option<&T>`).\n\n| service | path | depends on |\n|---|---|---|\n",
+    );
+    for (i, (meta, path)) in finish
+        .metas
+        .iter()
+        .zip(&finish.orchestration.services)
+        .enumerate()
+    {
+        let deps: Vec<String> = checked.deps[i]
+            .iter()
+            .map(|&(dep, mode)| {
+                let dep = &finish.metas[dep].name;
+                match mode {
+                    DepMode::Required => format!("`{dep}`"),
+                    DepMode::Optional => format!("`{dep}` (optional)"),
+                }
+            })
+            .collect();
+        let deps = if deps.is_empty() {
+            "—".to_owned()
+        } else {
+            deps.join(", ")
+        };
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            meta.name,
+            path_text(path),
+            deps
+        ));
+    }
+    table
+}

@@ -1,0 +1,100 @@
+//! The procedural macros of [orch](https://docs.rs/orch): use them through `orch`, which
+//! re-exports them.
+//!
+//! Each macro runs three stages, one file each: [`parse`] (syntax models that keep the user's
+//! tokens), [`validate`] (one function per rule, every error collected), [`expand`] (code
+//! generation); the graph algorithms live in [`graph`], free of syntax.
+//!
+//! `#[service]` and `orchestration!` expand independently, so they talk through a callback: each
+//! service also defines a `macro_rules!` under its own name that carries its name and
+//! dependencies. `orchestration!` invokes the first service's callback; each callback appends
+//! its metadata and invokes the next; the last one invokes `__finish!`, which sees the whole
+//! graph, checks it and generates the plan. Types never travel through the callbacks: they are
+//! reached through the `orch::Service` trait the service's marker type implements.
+
+mod expand;
+mod graph;
+mod parse;
+mod validate;
+
+use proc_macro::TokenStream;
+use quote::ToTokens;
+
+use crate::parse::{Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta};
+use crate::validate::Errors;
+
+/// Turns an `async fn` into a service. See the `orch` crate's documentation.
+#[proc_macro_attribute]
+pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: proc_macro2::TokenStream = item.clone().into();
+    let Ok(function) = syn::parse2::<syn::ItemFn>(item2.clone()) else {
+        // Not a function: say so, and keep the user's item so nothing else breaks.
+        let error = syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "`#[service]` goes on an `async fn`",
+        );
+        let mut out = error.to_compile_error();
+        out.extend(item2);
+        return out.into();
+    };
+    let service = ServiceFn { item: function };
+    let mut errors = Errors::default();
+    let args = syn::parse::<ServiceArgs>(args).unwrap_or_else(|error| {
+        errors.add(error);
+        ServiceArgs::default()
+    });
+    let checked = validate::service(&args, &service, &mut errors);
+    match errors.finish() {
+        Ok(()) => {
+            let meta = ServiceMeta {
+                name: service.name().clone(),
+                deps: checked.deps,
+                poisoned: false,
+            };
+            expand::service(&args, &service, &meta).into()
+        }
+        Err(error) => {
+            // Keep the function, so calls to it do not cascade into more errors, and a callback
+            // that tells orchestrations to stop quietly: the error above is the one to fix.
+            let meta = ServiceMeta {
+                name: service.name().clone(),
+                deps: Vec::new(),
+                poisoned: true,
+            };
+            let mut out = error.to_compile_error();
+            out.extend(service.item.to_token_stream());
+            out.extend(expand::callback(service.name(), service.vis(), &meta));
+            out.into()
+        }
+    }
+}
+
+/// Declares an orchestration of services. See the `orch` crate's documentation.
+#[proc_macro]
+pub fn orchestration(input: TokenStream) -> TokenStream {
+    let tokens: proc_macro2::TokenStream = input.clone().into();
+    match syn::parse::<Orchestration>(input) {
+        Ok(orchestration) => expand::orchestration(tokens, &orchestration).into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// The end of the callback chain `orchestration!` starts: the whole graph, checked and expanded.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __finish(input: TokenStream) -> TokenStream {
+    let finish = match syn::parse::<Finish>(input) {
+        Ok(finish) => finish,
+        Err(error) => return error.to_compile_error().into(),
+    };
+    if finish.metas.iter().any(|meta| meta.poisoned) {
+        return TokenStream::new();
+    }
+    let mut errors = Errors::default();
+    let checked = validate::orchestration(&finish, &mut errors);
+    match (errors.finish(), checked) {
+        (Ok(()), Some(checked)) => expand::finish(&finish, &checked).into(),
+        (Err(error), _) => error.to_compile_error().into(),
+        (Ok(()), None) => TokenStream::new(),
+    }
+}

@@ -1,0 +1,127 @@
+//! What a service sees of its run.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::request::Request;
+use crate::timestamp::Timestamp;
+
+/// A service's view of its run: the request, which attempt this is, and a way to record warnings.
+///
+/// Every service takes `&Context<Payload>` as its first parameter:
+///
+/// ```
+/// use orch::prelude::*;
+///
+/// #[service]
+/// async fn greet(ctx: &Context<String>) -> Result<String, std::convert::Infallible> {
+///     if ctx.attempt() > 1 {
+///         ctx.warn("greeting needed a retry");
+///     }
+///     Ok(format!("hello {} of {}", ctx.payload(), ctx.tenant_id()))
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Context<'r, P> {
+    request: &'r Request<P>,
+    service: &'static str,
+    attempt: u32,
+    max_attempts: u32,
+    /// When the run started, if it is journaled: warnings then carry timestamps.
+    run_start: Option<tokio::time::Instant>,
+    warnings: Mutex<Vec<Warning>>,
+}
+
+/// A warning recorded by [`Context::warn`], waiting to be journaled when the attempt ends.
+#[derive(Debug)]
+pub(crate) struct Warning {
+    pub(crate) at: Timestamp,
+    pub(crate) offset: Duration,
+    pub(crate) message: String,
+}
+
+impl<'r, P> Context<'r, P> {
+    pub(crate) fn new(
+        request: &'r Request<P>,
+        service: &'static str,
+        attempt: u32,
+        max_attempts: u32,
+        run_start: Option<tokio::time::Instant>,
+    ) -> Self {
+        Context {
+            request,
+            service,
+            attempt,
+            max_attempts,
+            run_start,
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The request the run is for.
+    pub fn request(&self) -> &'r Request<P> {
+        self.request
+    }
+
+    /// The request's typed payload.
+    pub fn payload(&self) -> &'r P {
+        &self.request.payload
+    }
+
+    /// The request's event id.
+    pub fn event_id(&self) -> &'r str {
+        &self.request.event_id
+    }
+
+    /// The request's tenant id.
+    pub fn tenant_id(&self) -> &'r str {
+        &self.request.tenant_id
+    }
+
+    /// The request's organization id.
+    pub fn organization_id(&self) -> &'r str {
+        &self.request.organization_id
+    }
+
+    /// The name of the service being run.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Which attempt this is, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// How many attempts the service's retry policy allows in all.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Whether a failure of this attempt ends the service.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+
+    /// Records a warning: it goes to the journal (with the service, the attempt and the time it
+    /// was recorded) when the attempt ends, and to `tracing` at once.
+    pub fn warn(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!(service = self.service, attempt = self.attempt, "{message}");
+        if let Some(start) = self.run_start {
+            let warning = Warning {
+                at: Timestamp::now(),
+                offset: start.elapsed(),
+                message,
+            };
+            self.warnings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(warning);
+        }
+    }
+
+    pub(crate) fn take_warnings(&self) -> Vec<Warning> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}

@@ -1,0 +1,416 @@
+//! The journal: a record of everything a run did, written as part of the run.
+//!
+//! A run writes one [`JournalEntry`] when it starts and when it ends, when each attempt of each
+//! service starts and ends, when a service is skipped or cancelled, and for each warning a service
+//! records. Each entry carries the run's event id, a UTC timestamp and the monotonic time since the
+//! run started; it serializes as one JSON object (see [`InMemoryJournal::to_json_lines`]).
+//!
+//! Writing is awaited by the run: an entry is written before the run goes on (a success is
+//! recorded before any dependent starts), and the first write error interrupts the run and is
+//! returned in its report. Nothing is written in the background, so nothing is lost at exit.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::outcome::Summary;
+use crate::timestamp::Timestamp;
+
+/// Where a run's [`JournalEntry`]s go.
+///
+/// `record` is awaited before the run goes on, so a durable journal can make the entry durable
+/// before it returns. An error interrupts the run: no service starts after it, and the error
+/// reaches the caller in the run's report.
+///
+/// ```
+/// use orch::{Journal, JournalEntry, JournalError};
+/// use std::sync::Mutex;
+///
+/// /// Keeps each entry as a line of JSON.
+/// #[derive(Default)]
+/// struct Lines(Mutex<Vec<String>>);
+///
+/// impl Journal for Lines {
+///     async fn record(&self, entry: JournalEntry) -> Result<(), JournalError> {
+///         let line = serde_json::to_string(&entry).map_err(JournalError::new)?;
+///         self.0.lock().map_err(|_| JournalError::new("poisoned"))?.push(line);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Journal: Sync {
+    /// `false` only for [`NoJournal`]: a run then builds no entries and reads no clocks.
+    #[doc(hidden)]
+    const ENABLED: bool = true;
+
+    /// Writes one entry.
+    fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send;
+}
+
+/// A journal that records nothing, at no cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoJournal;
+
+impl Journal for NoJournal {
+    const ENABLED: bool = false;
+
+    async fn record(&self, _entry: JournalEntry) -> Result<(), JournalError> {
+        Ok(())
+    }
+}
+
+/// A journal kept in memory, for tests, examples and short-lived processes.
+///
+/// ```
+/// let journal = orch::InMemoryJournal::new();
+/// assert!(journal.entries().is_empty());
+/// assert_eq!(journal.to_json_lines(), "");
+/// ```
+#[derive(Debug, Default)]
+pub struct InMemoryJournal {
+    entries: Mutex<Vec<JournalEntry>>,
+}
+
+impl InMemoryJournal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of every entry recorded so far, in the order they were recorded.
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        self.lock().clone()
+    }
+
+    /// Takes every entry recorded so far, leaving the journal empty.
+    pub fn take(&self) -> Vec<JournalEntry> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// The entries as JSON Lines: one JSON object per entry, each followed by a newline.
+    pub fn to_json_lines(&self) -> String {
+        let mut out = String::new();
+        for entry in self.lock().iter() {
+            out.push_str(&entry.to_json());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<JournalEntry>> {
+        // A panic while holding this lock cannot leave the Vec half-updated: recover it.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Journal for InMemoryJournal {
+    async fn record(&self, entry: JournalEntry) -> Result<(), JournalError> {
+        self.lock().push(entry);
+        Ok(())
+    }
+}
+
+/// One record of a run's journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The event id of the run ([`Request::event_id`](crate::Request::event_id)).
+    pub event_id: Arc<str>,
+    /// When it happened, by the system clock, in UTC.
+    pub at: Timestamp,
+    /// When it happened, by the monotonic clock, since the run started (`offset_ns` in JSON).
+    #[serde(rename = "offset_ns", with = "nanos")]
+    pub offset: Duration,
+    /// What happened.
+    pub event: Event,
+}
+
+/// What a [`JournalEntry`] records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The run started.
+    RunStarted {
+        /// The orchestration's name.
+        orchestration: Cow<'static, str>,
+        /// [`Request::tenant_id`](crate::Request::tenant_id).
+        tenant_id: String,
+        /// [`Request::organization_id`](crate::Request::organization_id).
+        organization_id: String,
+        /// The payload's Rust type.
+        payload_type: Cow<'static, str>,
+        /// The payload as JSON; absent if its type does not implement `Serialize` or failed to
+        /// serialize.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        payload: Option<Value>,
+    },
+    /// An attempt of a service started.
+    AttemptStarted {
+        /// The service.
+        service: Cow<'static, str>,
+        /// The attempt, from 1.
+        attempt: u32,
+    },
+    /// An attempt returned `Ok`: the service succeeded.
+    AttemptSucceeded {
+        /// The service.
+        service: Cow<'static, str>,
+        /// The attempt, from 1.
+        attempt: u32,
+        /// The output's Rust type.
+        output_type: Cow<'static, str>,
+        /// The output as JSON; absent if its type does not implement `Serialize` or failed to
+        /// serialize.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        output: Option<Value>,
+    },
+    /// An attempt returned `Err` or panicked.
+    AttemptFailed {
+        /// The service.
+        service: Cow<'static, str>,
+        /// The attempt, from 1.
+        attempt: u32,
+        /// The error, by its `Display` (or `Debug`) text, or the panic message.
+        error: String,
+        /// Whether the attempt panicked.
+        panicked: bool,
+        /// How long the run waits before the next attempt (`retry_in_ns` in JSON); absent when
+        /// this was the service's last attempt.
+        #[serde(
+            rename = "retry_in_ns",
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "optional_nanos"
+        )]
+        retry_in: Option<Duration>,
+    },
+    /// A service was not called because a dependency it needs did not succeed.
+    ServiceSkipped {
+        /// The service.
+        service: Cow<'static, str>,
+        /// The direct dependency that did not succeed.
+        dependency: Cow<'static, str>,
+        /// The service at the root of the chain: the one that failed or was cancelled.
+        cause: Cow<'static, str>,
+    },
+    /// A service was not called (or not called again) because the run was interrupted.
+    ServiceCancelled {
+        /// The service.
+        service: Cow<'static, str>,
+        /// Why the run was interrupted.
+        reason: String,
+    },
+    /// A service recorded a warning with [`Context::warn`](crate::Context::warn).
+    Warning {
+        /// The service.
+        service: Cow<'static, str>,
+        /// The attempt that recorded it.
+        attempt: u32,
+        /// The warning.
+        message: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// How it ended.
+        status: RunStatus,
+        /// How many services ended in each status.
+        summary: Summary,
+    },
+}
+
+/// How a run ended, as its last journal entry records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every service succeeded.
+    Succeeded,
+    /// At least one service failed or was skipped.
+    Failed,
+    /// The run was interrupted before every service had run.
+    Interrupted,
+}
+
+impl JournalEntry {
+    /// The entry as one line of JSON.
+    pub fn to_json(&self) -> String {
+        // Every field serializes infallibly: strings, numbers, and `Value`s.
+        serde_json::to_string(self).unwrap_or_else(|error| {
+            format!(
+                r#"{{"event_id":{:?},"error":"unserializable entry: {error}"}}"#,
+                self.event_id
+            )
+        })
+    }
+
+    /// The service the entry is about, if any.
+    pub fn service(&self) -> Option<&str> {
+        match &self.event {
+            Event::AttemptStarted { service, .. }
+            | Event::AttemptSucceeded { service, .. }
+            | Event::AttemptFailed { service, .. }
+            | Event::ServiceSkipped { service, .. }
+            | Event::ServiceCancelled { service, .. }
+            | Event::Warning { service, .. } => Some(service),
+            Event::RunStarted { .. } | Event::RunFinished { .. } => None,
+        }
+    }
+}
+
+/// Why a journal could not record an entry.
+///
+/// Cheap to clone; two errors are equal when their messages are.
+#[derive(Clone)]
+pub struct JournalError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl JournalError {
+    /// Wraps the underlying error (or a message).
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        JournalError(Arc::from(error.into()))
+    }
+}
+
+impl fmt::Debug for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JournalError").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq for JournalError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for JournalError {}
+
+impl std::error::Error for JournalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// A present field, even `null`, is `Some`: `()` outputs record as `null`, absent means "not
+/// serializable".
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+fn saturating_nanos(duration: &Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+mod nanos {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(super::saturating_nanos(duration))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_nanos)
+    }
+}
+
+mod optional_nanos {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(
+        duration: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => serializer.serialize_some(&super::saturating_nanos(duration)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<u64>::deserialize(deserializer).map(|nanos| nanos.map(Duration::from_nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(event: Event) -> JournalEntry {
+        JournalEntry {
+            event_id: Arc::from("evt-1"),
+            at: Timestamp::from_unix(Duration::new(1, 0)),
+            offset: Duration::from_millis(250),
+            event,
+        }
+    }
+
+    #[test]
+    fn entries_are_json_objects_that_round_trip() {
+        let cases = [
+            entry(Event::AttemptSucceeded {
+                service: "payments".into(),
+                attempt: 2,
+                output_type: "()".into(),
+                output: Some(Value::Null),
+            }),
+            entry(Event::AttemptSucceeded {
+                service: "payments".into(),
+                attempt: 1,
+                output_type: "Opaque".into(),
+                output: None,
+            }),
+            entry(Event::AttemptFailed {
+                service: "fraud".into(),
+                attempt: 1,
+                error: "timeout".into(),
+                panicked: false,
+                retry_in: Some(Duration::from_millis(100)),
+            }),
+        ];
+        for case in cases {
+            let json = case.to_json();
+            let back: JournalEntry = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, case, "{json}");
+        }
+        assert_eq!(
+            entry(Event::AttemptStarted {
+                service: "payments".into(),
+                attempt: 1
+            })
+            .to_json(),
+            r#"{"event_id":"evt-1","at":"1970-01-01T00:00:01.000000000Z","offset_ns":250000000,"event":{"type":"attempt_started","service":"payments","attempt":1}}"#
+        );
+    }
+
+    #[test]
+    fn journal_errors_compare_by_message() {
+        let a = JournalError::new("disk full");
+        assert_eq!(a, a.clone());
+        assert_eq!(a, JournalError::new("disk full"));
+        assert_ne!(a, JournalError::new("disk on fire"));
+        assert_eq!(a.to_string(), "disk full");
+    }
+}

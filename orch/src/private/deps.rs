@@ -1,0 +1,58 @@
+//! How a service's future waits for its dependencies.
+//!
+//! The generated plan polls every unfinished service future, in a topological order, each time
+//! the run's task wakes (see [`join`]). A dependent is therefore always polled after its
+//! dependencies in the same pass, and sees an outcome stored earlier in that pass: waiting needs
+//! no waker, no channel and no allocation.
+
+use std::future::{Future, poll_fn};
+use std::task::{Context, Poll};
+
+use super::run::Slot;
+use crate::outcome::{Outcome, Skip};
+
+/// The state of one dependency, as a dependent sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum Dep<T> {
+    /// The dependency has not finished.
+    Waiting,
+    /// The dependency finished, and the dependent can run with this value.
+    Ready(T),
+    /// The dependency did not succeed, and the dependent needs its output: skip.
+    Missing(Skip),
+}
+
+/// A dependency whose output the dependent needs (`&T` parameter).
+pub fn required<'a, T, E>(slot: &'a Slot<T, E>, name: &'static str) -> Dep<&'a T> {
+    match slot.get() {
+        None => Dep::Waiting,
+        Some(Outcome::Succeeded(success)) => Dep::Ready(&success.output),
+        Some(Outcome::Skipped(skip)) => Dep::Missing(Skip {
+            dependency: name,
+            cause: skip.cause,
+        }),
+        Some(Outcome::Failed(_) | Outcome::Cancelled(_)) => Dep::Missing(Skip {
+            dependency: name,
+            cause: name,
+        }),
+    }
+}
+
+/// A dependency the dependent runs without if it did not succeed (`Option<&T>` parameter).
+pub fn optional<'a, T, E>(slot: &'a Slot<T, E>) -> Dep<Option<&'a T>> {
+    match slot.get() {
+        None => Dep::Waiting,
+        Some(outcome) => Dep::Ready(outcome.output()),
+    }
+}
+
+/// Waits until `check` is ready. It registers no waker: see the module docs.
+pub fn wait<T>(mut check: impl FnMut() -> Poll<T>) -> impl Future<Output = T> {
+    poll_fn(move |_| check())
+}
+
+/// Drives the plan: `poll_all` polls every unfinished service future in topological order and
+/// returns `Ready` once all have finished.
+pub fn join(poll_all: impl FnMut(&mut Context<'_>) -> Poll<()>) -> impl Future<Output = ()> {
+    poll_fn(poll_all)
+}

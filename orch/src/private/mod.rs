@@ -1,0 +1,18 @@
+//! What only generated code calls. Not a public API: it changes without notice.
+
+mod deps;
+mod probe;
+mod run;
+
+pub use deps::{Dep, join, optional, required, wait};
+pub use probe::*;
+pub use run::{Run, Slot, take};
+
+pub use core::pin::pin;
+pub use core::task::Poll;
+pub use orch_macros::__finish as finish;
+pub use serde_json::Value as JsonValue;
+pub use tracing::Instrument;
+
+mod report;
+pub use report::{DebugWith, ServiceResult, fmt_failure, probe_of};

@@ -1,0 +1,297 @@
+//! The runtime half of a generated plan: one `Run` per call of `orchestrate`, shared by reference
+//! by every service future of that call.
+
+use std::any::type_name;
+use std::borrow::Cow;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+
+use tracing::Instrument;
+
+use crate::context::Context;
+use crate::journal::{Event, Journal, JournalEntry, RunStatus};
+use crate::options::RunOptions;
+use crate::outcome::{AttemptError, Failure, Interruption, Outcome, Skip, Success, Summary};
+use crate::request::Request;
+use crate::retry::jitter_unit;
+use crate::service::Service;
+use crate::timestamp::Timestamp;
+
+/// Where a service's outcome is stored: set once by the service's own future, read by its
+/// dependents' futures, taken by the report when the run ends.
+pub type Slot<T, E> = OnceLock<Outcome<T, E>>;
+
+/// The state of one run.
+pub struct Run<'r, P, J: ?Sized> {
+    orchestration: &'static str,
+    request: &'r Request<P>,
+    journal: &'r J,
+    seed: Option<u64>,
+    /// Only when journaled: reading clocks and sharing the id cost more than a whole no-op plan.
+    journaled: Option<Journaled>,
+    interruption: OnceLock<Interruption>,
+    span: tracing::Span,
+}
+
+struct Journaled {
+    event_id: Arc<str>,
+    start: tokio::time::Instant,
+}
+
+impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
+    /// Prepares a run; nothing is recorded until [`Run::start`].
+    pub fn new(
+        orchestration: &'static str,
+        request: &'r Request<P>,
+        journal: &'r J,
+        options: &RunOptions,
+    ) -> Self {
+        let journaled = J::ENABLED.then(|| Journaled {
+            event_id: Arc::from(request.event_id.as_str()),
+            start: tokio::time::Instant::now(),
+        });
+        let span = tracing::info_span!(
+            "orch.run",
+            orchestration,
+            event_id = %request.event_id,
+            tenant_id = %request.tenant_id,
+            organization_id = %request.organization_id,
+        );
+        Run {
+            orchestration,
+            request,
+            journal,
+            seed: options.seed(),
+            journaled,
+            interruption: OnceLock::new(),
+            span,
+        }
+    }
+
+    /// The run's tracing span; the generated plan runs inside it.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Records the run's start, with the payload as JSON if `payload_json` can make it.
+    pub async fn start(&self, payload_json: fn(&P) -> Option<serde_json::Value>) {
+        tracing::debug!("run started");
+        self.record(|| Event::RunStarted {
+            orchestration: Cow::Borrowed(self.orchestration),
+            tenant_id: self.request.tenant_id.clone(),
+            organization_id: self.request.organization_id.clone(),
+            payload_type: Cow::Borrowed(type_name::<P>()),
+            payload: payload_json(&self.request.payload),
+        })
+        .await;
+    }
+
+    /// Records the run's end and returns why it was interrupted, if it was.
+    pub async fn finish(&self, summary: Summary) -> Option<Interruption> {
+        let status = if self.interruption.get().is_some() || summary.cancelled > 0 {
+            RunStatus::Interrupted
+        } else if summary.all_succeeded() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        tracing::debug!(?status, ?summary, "run finished");
+        self.record(|| Event::RunFinished { status, summary }).await;
+        self.interruption.get().cloned()
+    }
+
+    /// Runs service `S` (the `index`-th of the orchestration) with its retry policy and stores
+    /// its outcome in `slot`. `call` makes one attempt.
+    pub async fn execute<S, F>(&self, index: u32, slot: &Slot<S::Output, S::Error>, mut call: F)
+    where
+        S: Service,
+        F: AsyncFnMut(&Context<'r, P>) -> Result<S::Output, S::Error>,
+    {
+        let policy = S::RETRY;
+        let max_attempts = policy.max_attempts();
+        let mut errors = Vec::new();
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            if let Some(why) = self.interruption.get() {
+                break self.cancel::<S>(why.clone()).await;
+            }
+            self.record(|| Event::AttemptStarted {
+                service: Cow::Borrowed(S::NAME),
+                attempt,
+            })
+            .await;
+            let ctx = Context::new(
+                self.request,
+                S::NAME,
+                attempt,
+                max_attempts,
+                self.journaled.as_ref().map(|journaled| journaled.start),
+            );
+            let span = tracing::info_span!("orch.attempt", service = S::NAME, attempt);
+            let result = catch_panic(call(&ctx)).instrument(span).await;
+            for warning in ctx.take_warnings() {
+                self.record_at(warning.at, warning.offset, || Event::Warning {
+                    service: Cow::Borrowed(S::NAME),
+                    attempt,
+                    message: warning.message,
+                })
+                .await;
+            }
+            let (error, retry_in, permanent) = match result {
+                Ok(Ok(output)) => {
+                    self.record(|| Event::AttemptSucceeded {
+                        service: Cow::Borrowed(S::NAME),
+                        attempt,
+                        output_type: Cow::Borrowed(type_name::<S::Output>()),
+                        output: S::__output_json(&output),
+                    })
+                    .await;
+                    break Outcome::Succeeded(Success {
+                        output,
+                        attempts: attempt,
+                    });
+                }
+                Ok(Err(error)) => {
+                    let permanent = S::__is_permanent(&error);
+                    let retry = !permanent && attempt < max_attempts;
+                    let retry_in =
+                        retry.then(|| policy.delay(attempt - 1, self.jitter(index, attempt - 1)));
+                    let text = S::__describe_error(&error);
+                    tracing::warn!(service = S::NAME, attempt, error = %text, ?retry_in, "attempt failed");
+                    self.record(|| Event::AttemptFailed {
+                        service: Cow::Borrowed(S::NAME),
+                        attempt,
+                        error: text,
+                        panicked: false,
+                        retry_in,
+                    })
+                    .await;
+                    (AttemptError::Error(error), retry_in, permanent)
+                }
+                Err(message) => {
+                    tracing::error!(service = S::NAME, attempt, panic = %message, "attempt panicked");
+                    self.record(|| Event::AttemptFailed {
+                        service: Cow::Borrowed(S::NAME),
+                        attempt,
+                        error: message.clone(),
+                        panicked: true,
+                        retry_in: None,
+                    })
+                    .await;
+                    // A panic is a bug, not a transient condition: never retried.
+                    (AttemptError::Panicked(message), None, true)
+                }
+            };
+            errors.push(error);
+            match retry_in {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    break Outcome::Failed(Failure::from_attempts(
+                        std::mem::take(&mut errors),
+                        permanent,
+                    ));
+                }
+            }
+        };
+        // Only this service's future sets its slot, once.
+        let _ = slot.set(outcome);
+    }
+
+    /// Stores `S`'s outcome as skipped, because a dependency it needs did not succeed.
+    pub async fn skip<S: Service>(&self, slot: &Slot<S::Output, S::Error>, skip: Skip) {
+        tracing::info!(
+            service = S::NAME,
+            dependency = skip.dependency,
+            cause = skip.cause,
+            "service skipped"
+        );
+        self.record(|| Event::ServiceSkipped {
+            service: Cow::Borrowed(S::NAME),
+            dependency: Cow::Borrowed(skip.dependency),
+            cause: Cow::Borrowed(skip.cause),
+        })
+        .await;
+        let _ = slot.set(Outcome::Skipped(skip));
+    }
+
+    async fn cancel<S: Service>(&self, why: Interruption) -> Outcome<S::Output, S::Error> {
+        tracing::info!(service = S::NAME, reason = %why, "service cancelled");
+        // The journal already failed if the run was interrupted; this only records in a journal
+        // that works again, as a durable one may after a transient error.
+        self.record(|| Event::ServiceCancelled {
+            service: Cow::Borrowed(S::NAME),
+            reason: why.to_string(),
+        })
+        .await;
+        Outcome::Cancelled(why)
+    }
+
+    fn jitter(&self, index: u32, retry: u32) -> f64 {
+        match self.seed {
+            Some(seed) => jitter_unit(seed, index, retry),
+            None => rand::random::<f64>(),
+        }
+    }
+
+    async fn record(&self, event: impl FnOnce() -> Event) {
+        if let Some(journaled) = &self.journaled {
+            let offset = journaled.start.elapsed();
+            self.record_at(Timestamp::now(), offset, event).await;
+        }
+    }
+
+    async fn record_at(
+        &self,
+        at: Timestamp,
+        offset: std::time::Duration,
+        event: impl FnOnce() -> Event,
+    ) {
+        let Some(journaled) = &self.journaled else {
+            return;
+        };
+        let entry = JournalEntry {
+            event_id: journaled.event_id.clone(),
+            at,
+            offset,
+            event: event(),
+        };
+        if let Err(error) = self.journal.record(entry).await {
+            tracing::error!(%error, "journal write failed: interrupting the run");
+            // The first error is the one reported; later ones are its consequences.
+            let _ = self.interruption.set(Interruption::Journal(error));
+        }
+    }
+}
+
+/// Polls `future`, turning a panic into `Err(message)`.
+async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
+    let mut future = pin!(future);
+    poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+        },
+    )
+    .await
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// The outcome a finished run left in `slot`.
+pub fn take<T, E>(slot: Slot<T, E>) -> Outcome<T, E> {
+    slot.into_inner()
+        .expect("orch: the plan completes only once every service has stored its outcome")
+}

@@ -1,0 +1,33 @@
+//! The trait `#[service]` implements.
+
+use crate::retry::RetryPolicy;
+
+/// A service: what `#[service]` generates for an `async fn`, on a marker type of the same name.
+///
+/// Orchestrations reach a service's output type, error type and retry policy through this trait
+/// (`<billing::payments as orch::Service>::Output`). It is implemented by `#[service]` only.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an orch service",
+    label = "not a service",
+    note = "annotate its `async fn` with `#[orch::service]`"
+)]
+pub trait Service {
+    /// What the service returns on success.
+    type Output;
+    /// What the service returns on failure.
+    type Error;
+    /// The service's name: the name of its function.
+    const NAME: &'static str;
+    /// How the service is retried; [`RetryPolicy::NONE`] when it has no `retry = ..`.
+    const RETRY: RetryPolicy;
+
+    /// Whether the error is permanent (see [`Retryable`](crate::Retryable)).
+    #[doc(hidden)]
+    fn __is_permanent(error: &Self::Error) -> bool;
+    /// The error as text for the journal: its `Display`, else its `Debug`, else its type.
+    #[doc(hidden)]
+    fn __describe_error(error: &Self::Error) -> String;
+    /// The output as JSON for the journal, if its type implements `Serialize`.
+    #[doc(hidden)]
+    fn __output_json(output: &Self::Output) -> Option<serde_json::Value>;
+}
