@@ -7,13 +7,13 @@ mod billing {
     pub struct Receipt(pub u32);
 
     #[service(retry = RetryPolicy::DEFAULT)]
-    pub async fn payments(ctx: &Context<'_, u32>) -> Result<Receipt, String> {
+    pub async fn payments(ctx: &Context<u32>) -> Result<Receipt, String> {
         Ok(Receipt(*ctx.payload()))
     }
 }
 
 #[service(depends_on = [payments])]
-async fn analytics(_ctx: &Context<'_, u32>, receipt: &billing::Receipt) -> Result<u32, Infallible> {
+async fn analytics(_ctx: &Context<u32>, receipt: &billing::Receipt) -> Result<u32, Infallible> {
     Ok(receipt.0 + 1)
 }
 

@@ -26,7 +26,13 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         ReturnType::Type(_, ty) => ty.to_token_stream(),
         ReturnType::Default => quote!(()),
     };
+    // Spanned at the return type, so that "a service must return `Result<T, E>`" points at it.
     let result = quote_spanned!(output.span()=> <#output as ::orch::__private::ServiceResult>);
+    let output_type = quote_spanned!(output.span()=> type Output = #result::Output;);
+    let error_type = quote_spanned!(output.span()=> type Error = #result::Error;);
+    // Every use of the two types is spanned there too, so the error is reported once.
+    let self_output = quote_spanned!(output.span()=> Self::Output);
+    let self_error = quote_spanned!(output.span()=> Self::Error);
     let (retry, retry_check) = match &args.retry {
         Some((_, expr)) => (
             quote_spanned!(expr.span()=> #expr),
@@ -42,6 +48,34 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         "The service `{name_text}` as a type: `<{name_text} as orch::Service>` gives its output, \
          error and retry policy."
     );
+    // The whole impl is spanned at the return type: if that is not a `Result`, every use of
+    // `Self::Output` fails, and rustc reports the identical errors once, at the user's token.
+    let service_impl = quote_spanned! {output.span()=>
+    impl ::orch::Service for #name {
+        #output_type
+        #error_type
+        const NAME: &'static str = #name_text;
+        const RETRY: ::orch::RetryPolicy = #retry;
+
+        fn __is_permanent(error: &#self_error) -> bool {
+            #[allow(unused_imports)]
+            use ::orch::__private::{PermanentByTrait as _, PermanentNever as _};
+            (&&::orch::__private::Probe::<#self_error>::new()).is_permanent(error)
+        }
+
+        fn __describe_error(error: &#self_error) -> ::std::string::String {
+            #[allow(unused_imports)]
+            use ::orch::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeType as _};
+            (&&&::orch::__private::Probe::<#self_error>::new()).describe(error)
+        }
+
+        fn __output_json(output: &#self_output) -> ::core::option::Option<::orch::__private::JsonValue> {
+            #[allow(unused_imports)]
+            use ::orch::__private::{JsonNone as _, JsonSerialize as _};
+            (&&::orch::__private::Probe::<#self_output>::new()).json(output)
+        }
+    }
+    };
     let callback = callback(name, vis, meta);
     quote! {
         #item
@@ -50,27 +84,7 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         #[allow(non_camel_case_types, dead_code)]
         #vis struct #name {}
 
-        impl ::orch::Service for #name {
-            type Output = #result::Output;
-            type Error = #result::Error;
-            const NAME: &'static str = #name_text;
-            const RETRY: ::orch::RetryPolicy = #retry;
-
-            fn __is_permanent(error: &Self::Error) -> bool {
-                use ::orch::__private::{PermanentByTrait as _, PermanentNever as _};
-                (&&::orch::__private::Probe::<Self::Error>::new()).is_permanent(error)
-            }
-
-            fn __describe_error(error: &Self::Error) -> ::std::string::String {
-                use ::orch::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeType as _};
-                (&&&::orch::__private::Probe::<Self::Error>::new()).describe(error)
-            }
-
-            fn __output_json(output: &Self::Output) -> ::core::option::Option<::orch::__private::JsonValue> {
-                use ::orch::__private::{JsonNone as _, JsonSerialize as _};
-                (&&::orch::__private::Probe::<Self::Output>::new()).json(output)
-            }
-        }
+        #service_impl
 
         #retry_check
 
@@ -114,7 +128,17 @@ pub fn callback(name: &Ident, vis: &Visibility, meta: &ServiceMeta) -> TokenStre
 /// root, so two services with one name in two modules need two macro names.
 fn location_hash(name: &Ident) -> String {
     let span = name.span().unwrap();
-    let key = format!("{}:{}:{}:{}", span.file(), span.line(), span.column(), name);
+    // The last components of the file's path, not all of it: the name appears in some compiler
+    // messages, which must read the same wherever the project is checked out.
+    let file = span.file();
+    let components: Vec<&str> = file.rsplit(['/', '\\']).take(4).collect();
+    let key = format!(
+        "{}:{}:{}:{}",
+        components.join("/"),
+        span.line(),
+        span.column(),
+        name
+    );
     // FNV-1a: stable across compilers and runs, unlike `DefaultHasher`.
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
@@ -418,10 +442,16 @@ struct Service {
     ty: TokenStream,
     slot: Ident,
     future: Ident,
+    /// The user's token for the service in the orchestration's list.
+    listed: Span,
 }
 
 impl Service {
     fn new(index: usize, meta: &ServiceMeta, path: &Path) -> Self {
+        let listed = path
+            .segments
+            .last()
+            .map_or_else(|| path.span(), |segment| segment.ident.span());
         let path = from_child_module(path);
         Service {
             index,
@@ -430,6 +460,7 @@ impl Service {
             path,
             slot: format_ident!("__slot_{}", index),
             future: format_ident!("__service_{}", index),
+            listed,
         }
     }
 }
@@ -462,13 +493,14 @@ fn service_future(
 ) -> TokenStream {
     let service = &services[i];
     let (index, slot, future, path, ty) = (
-        service.index as u32,
+        u32::try_from(service.index).unwrap_or(u32::MAX),
         &service.slot,
         &service.future,
         &service.path,
         &service.ty,
     );
-    let ctx = Ident::new("__ctx", at(path.span()));
+    // Reported at the listed path, so a payload mismatch points at the user's token.
+    let ctx = Ident::new("__ctx", at(service.listed));
     let deps = &checked.deps[i];
     if deps.is_empty() {
         return quote! {

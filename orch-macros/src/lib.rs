@@ -39,11 +39,22 @@ pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let service = ServiceFn { item: function };
     let mut errors = Errors::default();
-    let args = syn::parse::<ServiceArgs>(args).unwrap_or_else(|error| {
-        errors.add(error);
-        ServiceArgs::default()
-    });
-    let checked = validate::service(&args, &service, &mut errors);
+    let (args, checked) = match syn::parse::<ServiceArgs>(args) {
+        Ok(args) => {
+            let checked = validate::service(&args, &service, &mut errors);
+            (args, checked)
+        }
+        Err(error) => {
+            // Without the attribute the parameters cannot be checked against `depends_on`:
+            // report the attribute's error and the function's own.
+            errors.add(error);
+            validate::service_fn(&service, &mut errors);
+            (
+                ServiceArgs::default(),
+                validate::CheckedService { deps: Vec::new() },
+            )
+        }
+    };
     match errors.finish() {
         Ok(()) => {
             let meta = ServiceMeta {

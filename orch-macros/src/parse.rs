@@ -46,6 +46,14 @@ impl Parse for ServiceArgs {
                 }
                 input.parse::<Token![=]>()?;
                 args.retry = Some((key, input.parse()?));
+            } else if input.peek(syn::Ident) {
+                let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+                return Err(syn::Error::new(
+                    key.span(),
+                    format_args!(
+                        "unknown key `{key}` in `#[service(..)]`: expected `depends_on` or `retry`"
+                    ),
+                ));
             } else {
                 return Err(lookahead.error());
             }

@@ -39,10 +39,7 @@ pub struct CheckedService {
 
 pub fn service(args: &ServiceArgs, service: &ServiceFn, errors: &mut Errors) -> CheckedService {
     let deps: &[Ident] = args.depends_on.as_ref().map_or(&[], |(_, deps)| deps);
-    is_async(service, errors);
-    has_no_generics(service, errors);
-    returns_something(service, errors);
-    takes_context_first(service, errors);
+    service_fn(service, errors);
     no_self_dependency(service, deps, errors);
     no_duplicate_dependency(deps, errors);
     let params: Vec<&FnArg> = service.dependency_params().collect();
@@ -76,6 +73,14 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, errors: &mut Errors) -> 
         .map(|(dep, param)| (dep.clone(), param_mode(param, errors)))
         .collect();
     CheckedService { deps }
+}
+
+/// The rules on the function alone, whatever its attribute says.
+pub fn service_fn(service: &ServiceFn, errors: &mut Errors) {
+    is_async(service, errors);
+    has_no_generics(service, errors);
+    returns_something(service, errors);
+    takes_context_first(service, errors);
 }
 
 fn is_async(service: &ServiceFn, errors: &mut Errors) {
@@ -204,11 +209,16 @@ pub fn orchestration(finish: &Finish, errors: &mut Errors) -> Option<CheckedOrch
         let service = meta.name.to_string();
         if let Some(&first) = index.get(&service) {
             let first = path_text(&orchestration.services[first]);
+            let first = if first == path_text(path) {
+                String::new()
+            } else {
+                format!(" (first as `{first}`)")
+            };
             errors.push(
                 path.span(),
                 format_args!(
-                    "orchestration `{name}` lists a service named `{service}` twice (first as \
-                     `{first}`): each service runs once per orchestration, so remove one"
+                    "orchestration `{name}` lists a service named `{service}` twice{first}: each \
+                     service runs once per orchestration, so remove one"
                 ),
             );
         } else {
@@ -254,8 +264,8 @@ pub fn orchestration(finish: &Finish, errors: &mut Errors) -> Option<CheckedOrch
                 errors.push(
                     span,
                     format_args!(
-                        "dependency cycle in orchestration `{name}`: {} (`a -> b`: `a` depends on \
-                         `b`); no service of a cycle could ever start, so remove one of these \
+                        "dependency cycle in orchestration `{name}`: {} (each service depends on \
+                         the next); no service in a cycle can ever start: remove one of these \
                          dependencies",
                         names.join(" -> ")
                     ),

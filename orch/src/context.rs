@@ -1,5 +1,7 @@
 //! What a service sees of its run.
 
+use std::fmt;
+use std::ptr::NonNull;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,9 +23,15 @@ use crate::timestamp::Timestamp;
 ///     Ok(format!("hello {} of {}", ctx.payload(), ctx.tenant_id()))
 /// }
 /// ```
-#[derive(Debug)]
-pub struct Context<'r, P> {
-    request: &'r Request<P>,
+///
+/// `Context` has no lifetime parameter, so that services can name it as `&Context<Payload>`
+/// (an `async fn` may not elide a lifetime parameter of a path type).
+pub struct Context<P> {
+    /// The run's request. Invariant: it outlives this context. A context is created by the run
+    /// for one attempt, only lent to the service (`&Context`: it is neither `Clone` nor
+    /// constructible outside this crate, so it cannot be moved out or kept), and dropped before
+    /// the attempt's future completes, while the run still borrows the request.
+    request: NonNull<Request<P>>,
     service: &'static str,
     attempt: u32,
     max_attempts: u32,
@@ -40,16 +48,24 @@ pub(crate) struct Warning {
     pub(crate) message: String,
 }
 
-impl<'r, P> Context<'r, P> {
+// SAFETY: a `Context` gives out only `&Request<P>`, `&'static str`, integers and a `Mutex`;
+// sharing or sending it is sharing `&Request<P>`, which needs `P: Sync`.
+unsafe impl<P: Sync> Send for Context<P> {}
+// SAFETY: as above.
+unsafe impl<P: Sync> Sync for Context<P> {}
+
+impl<P> Context<P> {
+    /// A context for one attempt. The caller keeps `request` borrowed for as long as the context
+    /// lives (see the `request` field).
     pub(crate) fn new(
-        request: &'r Request<P>,
+        request: &Request<P>,
         service: &'static str,
         attempt: u32,
         max_attempts: u32,
         run_start: Option<tokio::time::Instant>,
     ) -> Self {
         Context {
-            request,
+            request: NonNull::from(request),
             service,
             attempt,
             max_attempts,
@@ -59,28 +75,30 @@ impl<'r, P> Context<'r, P> {
     }
 
     /// The request the run is for.
-    pub fn request(&self) -> &'r Request<P> {
-        self.request
+    pub fn request(&self) -> &Request<P> {
+        // SAFETY: the request outlives the context (see the field's invariant), and is only
+        // ever shared.
+        unsafe { self.request.as_ref() }
     }
 
     /// The request's typed payload.
-    pub fn payload(&self) -> &'r P {
-        &self.request.payload
+    pub fn payload(&self) -> &P {
+        &self.request().payload
     }
 
     /// The request's event id.
-    pub fn event_id(&self) -> &'r str {
-        &self.request.event_id
+    pub fn event_id(&self) -> &str {
+        &self.request().event_id
     }
 
     /// The request's tenant id.
-    pub fn tenant_id(&self) -> &'r str {
-        &self.request.tenant_id
+    pub fn tenant_id(&self) -> &str {
+        &self.request().tenant_id
     }
 
     /// The request's organization id.
-    pub fn organization_id(&self) -> &'r str {
-        &self.request.organization_id
+    pub fn organization_id(&self) -> &str {
+        &self.request().organization_id
     }
 
     /// The name of the service being run.
@@ -123,5 +141,16 @@ impl<'r, P> Context<'r, P> {
 
     pub(crate) fn take_warnings(&self) -> Vec<Warning> {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl<P: fmt::Debug> fmt::Debug for Context<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("request", self.request())
+            .field("service", &self.service)
+            .field("attempt", &self.attempt)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
     }
 }

@@ -108,7 +108,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     pub async fn execute<S, F>(&self, index: u32, slot: &Slot<S::Output, S::Error>, mut call: F)
     where
         S: Service,
-        F: AsyncFnMut(&Context<'r, P>) -> Result<S::Output, S::Error>,
+        F: AsyncFnMut(&Context<P>) -> Result<S::Output, S::Error>,
     {
         let policy = S::RETRY;
         let max_attempts = policy.max_attempts();

@@ -1,0 +1,7 @@
+use orch::prelude::*;
+
+orchestration! {
+    checkout(u32) {}
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use orch::prelude::*;
+
+#[service]
+async fn payments(_ctx: &Context<u32>) -> Result<u32, String> {
+    Ok(1)
+}
+
+payments!();
+
+fn main() {}

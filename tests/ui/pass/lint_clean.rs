@@ -1,0 +1,72 @@
+//! Generated code is warning-free under strict lints, in a library-like crate with docs
+//! required, services in several modules, one service used by no orchestration, and every
+//! kind of dependency.
+#![deny(warnings, missing_docs, unused, rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
+
+use orch::prelude::*;
+use std::convert::Infallible;
+
+/// Billing.
+pub mod billing {
+    use orch::prelude::*;
+
+    /// A receipt.
+    #[derive(Debug, serde::Serialize)]
+    pub struct Receipt(pub u32);
+
+    /// Charges the order.
+    #[service(retry = RetryPolicy::DEFAULT.with_max_retries(2))]
+    pub async fn payments(ctx: &Context<u32>) -> Result<Receipt, String> {
+        Ok(Receipt(*ctx.payload()))
+    }
+
+    /// Used by no orchestration: must not warn.
+    #[service]
+    pub async fn refunds(_ctx: &Context<u32>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Fraud.
+pub(crate) mod fraud {
+    use orch::prelude::*;
+
+    /// Checks the order.
+    #[service]
+    pub(crate) async fn fraud_check(_ctx: &Context<u32>) -> Result<bool, std::io::Error> {
+        Ok(true)
+    }
+}
+
+/// Reports, even if fraud checking failed.
+#[service(depends_on = [payments, fraud_check])]
+pub async fn analytics(
+    _ctx: &Context<u32>,
+    receipt: &billing::Receipt,
+    fraud: Option<&bool>,
+) -> Result<u32, Infallible> {
+    Ok(receipt.0 + u32::from(fraud.copied().unwrap_or(false)))
+}
+
+orchestration! {
+    /// Checkout, public.
+    pub checkout(u32) {
+        billing::payments,
+        fraud::fraud_check,
+        analytics,
+    }
+}
+
+orchestration! {
+    /// A private orchestration reusing a service.
+    charge_only(u32) { crate::billing::payments }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let report = checkout::orchestrate(Request::new("evt", "tenant", "org", 41), &NoJournal).await;
+    let outputs = report.into_result().expect("every service succeeds");
+    assert_eq!(outputs.analytics, 42);
+    let report = charge_only::orchestrate(Request::new("evt", "tenant", "org", 1), &InMemoryJournal::new()).await;
+    assert!(report.is_success(), "{report:?}");
+}

@@ -1,0 +1,8 @@
+use orch::prelude::*;
+
+#[service(depends_on = ["payments"])]
+async fn analytics(_ctx: &Context<u32>, receipt: &u32) -> Result<u32, std::convert::Infallible> {
+    Ok(*receipt)
+}
+
+fn main() {}

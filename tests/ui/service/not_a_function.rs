@@ -1,0 +1,6 @@
+use orch::prelude::*;
+
+#[service]
+struct Payments;
+
+fn main() {}
