@@ -2,7 +2,7 @@
 //! (or several, where the point is that all are reported at once), and its `.stderr` is what the
 //! user reads. `tests/ui/pass/` must compile warning-free under `#![deny(warnings)]`.
 //!
-//! The `.stderr` files are pinned to the toolchain in `rust-toolchain` (stable 1.95); after
+//! The `.stderr` files are pinned to the toolchain this project builds with (stable 1.95); after
 //! reviewing a change, regenerate them with `TRYBUILD=overwrite cargo test --test ui`.
 
 #[test]

@@ -300,9 +300,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                     }
                     match (#(#names,)*) {
                         (#(::core::option::Option::Some(#names),)*) => ::core::result::Result::Ok(Outputs { #(#names),* }),
-                        _ => ::core::unreachable!(
-                            "orch: a service is skipped only after a failure or an interruption"
-                        ),
+                        _ => ::orch::__private::unreachable_incomplete(),
                     }
                 }
             }

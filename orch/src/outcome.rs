@@ -246,9 +246,14 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let attempts = self.attempts();
         let plural = if attempts == 1 { "" } else { "s" };
+        let how = if self.permanent {
+            "failed permanently"
+        } else {
+            "failed"
+        };
         write!(
             f,
-            "failed after {attempts} attempt{plural}: {}",
+            "{how} after {attempts} attempt{plural}: {}",
             self.last_error()
         )
     }

@@ -39,7 +39,7 @@ pub fn required<'a, T, E>(slot: &'a Slot<T, E>, name: &'static str) -> Dep<&'a T
 }
 
 /// A dependency the dependent runs without if it did not succeed (`Option<&T>` parameter).
-pub fn optional<'a, T, E>(slot: &'a Slot<T, E>) -> Dep<Option<&'a T>> {
+pub fn optional<T, E>(slot: &Slot<T, E>) -> Dep<Option<&T>> {
     match slot.get() {
         None => Dep::Waiting,
         Some(outcome) => Dep::Ready(outcome.output()),

@@ -15,4 +15,4 @@ pub use serde_json::Value as JsonValue;
 pub use tracing::Instrument;
 
 mod report;
-pub use report::{DebugWith, ServiceResult, fmt_failure, probe_of};
+pub use report::{DebugWith, ServiceResult, fmt_failure, probe_of, unreachable_incomplete};

@@ -142,6 +142,7 @@ impl<T: ?Sized> PermanentNever<T> for Probe<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_borrow)] // The borrows are the point: see the module docs.
 mod tests {
     use super::*;
 

@@ -45,13 +45,30 @@ pub fn fmt_failure<S: Service>(
 ) -> fmt::Result {
     let attempts = failure.attempts();
     let plural = if attempts == 1 { "" } else { "s" };
+    let how = if failure.is_permanent() {
+        "failed permanently"
+    } else {
+        "failed"
+    };
     write!(
         f,
-        "service `{}` failed after {attempts} attempt{plural}: ",
+        "service `{}` {how} after {attempts} attempt{plural}: ",
         S::NAME
     )?;
     match failure.last_error() {
         AttemptError::Error(error) => f.write_str(&S::__describe_error(error)),
         AttemptError::Panicked(message) => write!(f, "panicked: {message}"),
     }
+}
+
+/// Where `into_result` finds a service skipped or cancelled with no failed service and no
+/// interruption, which the runtime never produces: a service is skipped only after a dependency
+/// failed or was cancelled, and cancelled only after an interruption. A function rather than
+/// `unreachable!` in generated code, which would cost a level of macro recursion.
+#[cold]
+#[track_caller]
+pub fn unreachable_incomplete() -> ! {
+    panic!(
+        "orch: a service was skipped or cancelled, but no service failed and the run was not interrupted"
+    )
 }

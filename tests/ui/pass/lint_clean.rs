@@ -1,7 +1,14 @@
 //! Generated code is warning-free under strict lints, in a library-like crate with docs
 //! required, services in several modules, one service used by no orchestration, and every
 //! kind of dependency.
-#![deny(warnings, missing_docs, unused, rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
+#![deny(
+    warnings,
+    missing_docs,
+    unused,
+    rust_2018_idioms,
+    unreachable_pub,
+    missing_debug_implementations
+)]
 
 use orch::prelude::*;
 use std::convert::Infallible;
@@ -38,6 +45,26 @@ pub(crate) mod fraud {
     }
 }
 
+/// Neither `Debug`, `Display` nor `Serialize`: the journal and reports must cope.
+#[allow(missing_debug_implementations)]
+pub struct Opaque;
+
+/// An error that is not even `Debug`.
+#[allow(missing_debug_implementations)]
+pub struct OpaqueError;
+
+/// Returns and fails with opaque types.
+#[service(retry = RetryPolicy::NONE)]
+pub async fn opaque(_ctx: &Context<u32>) -> Result<Opaque, OpaqueError> {
+    Ok(Opaque)
+}
+
+/// Takes an opaque output.
+#[service(depends_on = [opaque])]
+pub async fn consumes_opaque(_ctx: &Context<u32>, _opaque: &Opaque) -> Result<(), OpaqueError> {
+    Err(OpaqueError)
+}
+
 /// Reports, even if fraud checking failed.
 #[service(depends_on = [payments, fraud_check])]
 pub async fn analytics(
@@ -54,6 +81,8 @@ orchestration! {
         billing::payments,
         fraud::fraud_check,
         analytics,
+        opaque,
+        consumes_opaque,
     }
 }
 
@@ -65,8 +94,13 @@ orchestration! {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let report = checkout::orchestrate(Request::new("evt", "tenant", "org", 41), &NoJournal).await;
-    let outputs = report.into_result().expect("every service succeeds");
-    assert_eq!(outputs.analytics, 42);
-    let report = charge_only::orchestrate(Request::new("evt", "tenant", "org", 1), &InMemoryJournal::new()).await;
+    assert_eq!(report.analytics.output(), Some(&42));
+    let error = report.into_result().expect_err("`consumes_opaque` fails");
+    assert!(error.to_string().contains("consumes_opaque"), "{error}");
+    let report = charge_only::orchestrate(
+        Request::new("evt", "tenant", "org", 1),
+        &InMemoryJournal::new(),
+    )
+    .await;
     assert!(report.is_success(), "{report:?}");
 }

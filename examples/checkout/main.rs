@@ -1,0 +1,114 @@
+//! The Go original's scenario grown into a real checkout: a payment with retries, a fraud check,
+//! an inventory reservation, analytics that tolerates a failed fraud check, and a confirmation
+//! that needs both the payment and the reservation.
+//!
+//! It runs two orders: one that goes through after two gateway timeouts (while the fraud service
+//! is down), and one whose card is declined (a permanent error: not retried, and the confirmation
+//! is skipped). For each it prints every service's outcome and the run's journal.
+//!
+//! ```text
+//! cargo run --example checkout
+//! ```
+
+mod billing;
+mod fulfilment;
+mod order;
+
+use std::convert::Infallible;
+
+use orch::prelude::*;
+use orch::{Outcome, Status};
+
+use crate::billing::Receipt;
+use crate::order::Order;
+
+/// A fraud verdict from the risk service.
+#[derive(Debug, serde::Serialize)]
+pub struct Verdict {
+    score: u8,
+}
+
+/// The fraud service is down today: every call fails, and the checkout goes on without it.
+#[service]
+async fn fraud_check(ctx: &Context<Order>) -> Result<Verdict, String> {
+    Err(format!(
+        "risk service unavailable for customer {}",
+        ctx.payload().customer
+    ))
+}
+
+/// Daily sales figures. Runs even when the fraud check failed (`Option<&Verdict>`), and says so.
+#[service(depends_on = [payments, fraud_check])]
+async fn analytics(
+    ctx: &Context<Order>,
+    receipt: &Receipt,
+    verdict: Option<&Verdict>,
+) -> Result<String, Infallible> {
+    if verdict.is_none() {
+        ctx.warn("no fraud verdict: the sale is recorded as unscored");
+    }
+    let score = verdict.map_or_else(|| "unscored".to_owned(), |v| v.score.to_string());
+    Ok(format!("{} cents, risk {score}", receipt.amount_cents))
+}
+
+orchestration! {
+    /// Takes an order from payment to confirmation.
+    pub checkout(Order) {
+        billing::payments,
+        fraud_check,
+        fulfilment::inventory,
+        analytics,
+        fulfilment::notification,
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    for order in [
+        Order::sample("ord-1001", 4_990),
+        Order::sample("ord-1002", billing::DECLINED_AMOUNT),
+    ] {
+        let journal = InMemoryJournal::new();
+        let request = Request::new(format!("evt-{}", order.id), "tenant-eu", "org-shop", order);
+        println!("== {} ==", request.event_id);
+        let report = checkout::orchestrate(request, &journal).await;
+        print_report(&report);
+        println!("journal:");
+        print!("{}", journal.to_json_lines());
+        match report.into_result() {
+            Ok(outputs) => println!("result: confirmed, {}\n", outputs.notification),
+            // A partial run is never a success: the first failed service is the error.
+            Err(error) => println!("result: not every service succeeded: {error}\n"),
+        }
+    }
+}
+
+fn print_report(report: &checkout::Report) {
+    for (service, status) in report.statuses() {
+        let detail = match service {
+            "payments" => describe(&report.payments),
+            "fraud_check" => describe(&report.fraud_check),
+            "inventory" => describe(&report.inventory),
+            "analytics" => describe(&report.analytics),
+            _ => describe(&report.notification),
+        };
+        let marker = if status == Status::Succeeded {
+            "ok "
+        } else {
+            "-- "
+        };
+        println!("  {marker}{service:<13} {detail}");
+    }
+    let summary = report.summary();
+    println!(
+        "  {} succeeded, {} failed, {} skipped",
+        summary.succeeded, summary.failed, summary.skipped
+    );
+}
+
+fn describe<T: std::fmt::Debug, E: std::fmt::Display>(outcome: &Outcome<T, E>) -> String {
+    match outcome {
+        Outcome::Succeeded(success) => format!("{outcome}: {:?}", success.output),
+        _ => outcome.to_string(),
+    }
+}
