@@ -175,7 +175,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         .iter()
         .zip(&orchestration.services)
         .enumerate()
-        .map(|(index, (meta, path))| Service::new(index, meta, path))
+        .map(|(index, (meta, path))| Service::new(name, index, meta, path))
         .collect();
 
     let slots_declared = services.iter().map(|s| {
@@ -200,6 +200,8 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     });
 
     let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
+    let user_paths = services.iter().map(|s| &s.user_path);
+    let imports = services.iter().map(|s| &s.import);
     let name_texts: Vec<String> = services.iter().map(|s| s.name.to_string()).collect();
     let types: Vec<&TokenStream> = services.iter().map(|s| &s.ty).collect();
     let slots: Vec<&Ident> = services.iter().map(|s| &s.slot).collect();
@@ -219,6 +221,10 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #vis type #payload_alias = #payload;
+        #(
+            #[doc(hidden)]
+            use #user_paths as #imports;
+        )*
 
         #(#attrs)*
         #[doc = ""]
@@ -434,10 +440,16 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
 struct Service {
     index: usize,
     name: Ident,
-    /// The service's path from inside the generated module.
+    /// The service's path from inside the generated module: through an import in the user's
+    /// module, which resolves the user's path exactly as written (`billing::x`, `crate::x`, or
+    /// another crate's `svclib::x`, which `super::` could not reach).
     path: TokenStream,
     /// `<path>` as the marker type.
     ty: TokenStream,
+    /// The path as the user wrote it, valid in the user's module.
+    user_path: Path,
+    /// The name under which the user's module imports the service for the generated module.
+    import: Ident,
     slot: Ident,
     future: Ident,
     /// The user's token for the service in the orchestration's list.
@@ -445,40 +457,23 @@ struct Service {
 }
 
 impl Service {
-    fn new(index: usize, meta: &ServiceMeta, path: &Path) -> Self {
+    fn new(orchestration: &Ident, index: usize, meta: &ServiceMeta, path: &Path) -> Self {
         let listed = path
             .segments
             .last()
             .map_or_else(|| path.span(), |segment| segment.ident.span());
-        let path = from_child_module(path);
+        let import = format_ident!("__orch_{}_{}", orchestration, index);
         Service {
             index,
             name: Ident::new(&meta.name.to_string(), at(meta.name.span())),
-            ty: path.clone(),
-            path,
+            ty: quote!(super::#import),
+            path: quote!(super::#import),
+            user_path: path.clone(),
+            import,
             slot: format_ident!("__slot_{}", index),
             future: format_ident!("__service_{}", index),
             listed,
         }
-    }
-}
-
-/// `path` as seen from the generated module, a child of the module the user wrote it in.
-fn from_child_module(path: &Path) -> TokenStream {
-    if path.leading_colon.is_some() {
-        return path.to_token_stream();
-    }
-    let first = path
-        .segments
-        .first()
-        .map(|segment| segment.ident.to_string());
-    match first.as_deref() {
-        Some("crate") => path.to_token_stream(),
-        Some("self") => {
-            let rest = path.segments.iter().skip(1);
-            quote!(super #(::#rest)*)
-        }
-        _ => quote!(super::#path),
     }
 }
 
