@@ -86,6 +86,12 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
 
         #service_impl
 
+        // Names the function, so that a service no orchestration uses yet does not warn as dead
+        // code (unnamed constants are always live).
+        const _: () = {
+            let _ = #name;
+        };
+
         #retry_check
 
         #callback
