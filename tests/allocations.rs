@@ -154,11 +154,11 @@ orchestration! {
 async fn a_successful_run_without_a_journal_allocates_nothing() {
     let request = || Request::new("evt", "tenant", "org", 1);
     // The first run registers tracing's call sites, once per process.
-    let warm_up = layered::orchestrate(request(), &NoJournal).await;
+    let warm_up = layered::orchestrate(&request(), &NoJournal).await;
     assert_eq!(warm_up.sink.output(), Some(&16));
 
     let request = request();
-    let (report, allocations) = allocations_of(layered::orchestrate(request, &NoJournal)).await;
+    let (report, allocations) = allocations_of(layered::orchestrate(&request, &NoJournal)).await;
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.sink.output(), Some(&16));
     assert_eq!(allocations, 0, "heap allocations in one orchestration");

@@ -18,7 +18,7 @@ orchestration! {
 
 #[tokio::test]
 async fn services_from_another_crate_run_with_local_ones() {
-    let report = checkout::orchestrate(Request::new("evt", "t", "o", 42), &NoJournal).await;
+    let report = checkout::orchestrate(&Request::new("evt", "t", "o", 42), &NoJournal).await;
     let outputs = report.into_result().expect("every service succeeds");
     assert_eq!(outputs.payments, 42);
     assert_eq!(outputs.receipt, "42 (audited 42)");

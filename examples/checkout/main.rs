@@ -71,7 +71,7 @@ async fn main() {
         let journal = InMemoryJournal::new();
         let request = Request::new(format!("evt-{}", order.id), "tenant-eu", "org-shop", order);
         println!("== {} ==", request.event_id);
-        let report = checkout::orchestrate(request, &journal).await;
+        let report = checkout::orchestrate(&request, &journal).await;
         print_report(&report);
         println!("journal:");
         print!("{}", journal.to_json_lines());

@@ -219,7 +219,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     let doc_table = doc_table(finish, checked);
     let orchestrate_doc = format!(
         "Runs orchestration `{name_text}` for `request`, recording it in `journal` \
-         (`&orch::NoJournal` for none).\n\nEach service starts as soon as the dependencies it \
+         (`&orch::NoJournal` for none). The request is borrowed: keep it to log or retry the run.\n\nEach service starts as soon as the dependencies it \
          needs are done; see the module docs for the plan."
     );
 
@@ -393,7 +393,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
 
             #[doc = #orchestrate_doc]
             pub async fn orchestrate<J: ::orch::Journal + ?Sized>(
-                request: ::orch::Request<Payload>,
+                request: &::orch::Request<Payload>,
                 journal: &J,
             ) -> Report {
                 orchestrate_with(request, journal, ::orch::RunOptions::new()).await
@@ -401,11 +401,11 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
 
             /// Like [`orchestrate`], with options (such as a jitter seed).
             pub async fn orchestrate_with<J: ::orch::Journal + ?Sized>(
-                request: ::orch::Request<Payload>,
+                request: &::orch::Request<Payload>,
                 journal: &J,
                 options: ::orch::RunOptions,
             ) -> Report {
-                let __run = ::orch::__private::Run::new(NAME, &request, journal, &options);
+                let __run = ::orch::__private::Run::new(NAME, request, journal, &options);
                 let __span = ::core::clone::Clone::clone(__run.span());
                 let __plan = async {
                     __run.start(|payload: &Payload| {

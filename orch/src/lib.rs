@@ -30,7 +30,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let report = quote::orchestrate(Request::new("evt-1", "tenant", "org", 3), &NoJournal).await;
+//! let report = quote::orchestrate(&Request::new("evt-1", "tenant", "org", 3), &NoJournal).await;
 //! let outputs = report.into_result().expect("nothing can fail");
 //! assert_eq!((outputs.price, outputs.tax), (300, 60));
 //! # }

@@ -93,12 +93,12 @@ orchestration! {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let report = checkout::orchestrate(Request::new("evt", "tenant", "org", 41), &NoJournal).await;
+    let report = checkout::orchestrate(&Request::new("evt", "tenant", "org", 41), &NoJournal).await;
     assert_eq!(report.analytics.output(), Some(&42));
     let error = report.into_result().expect_err("`consumes_opaque` fails");
     assert!(error.to_string().contains("consumes_opaque"), "{error}");
     let report = charge_only::orchestrate(
-        Request::new("evt", "tenant", "org", 1),
+        &Request::new("evt", "tenant", "org", 1),
         &InMemoryJournal::new(),
     )
     .await;
