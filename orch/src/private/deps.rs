@@ -8,7 +8,7 @@
 use std::future::{Future, poll_fn};
 use std::task::{Context, Poll};
 
-use super::run::Slot;
+use super::run::OutcomeSlot as Slot;
 use crate::outcome::{Outcome, Skip};
 
 /// The state of one dependency, as a dependent sees it.

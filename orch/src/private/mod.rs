@@ -3,10 +3,12 @@
 mod deps;
 mod probe;
 mod run;
+mod slot;
 
 pub use deps::{Dep, join, optional, required, wait};
 pub use probe::*;
-pub use run::{Run, Slot, take};
+pub use run::{OutcomeSlot, Run, take};
+pub use slot::Slot;
 
 pub use core::pin::pin;
 pub use core::task::Poll;

@@ -7,9 +7,9 @@ use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
-use std::task::Poll;
 
-use tracing::Instrument;
+use super::slot::Slot;
+use std::task::Poll;
 
 use crate::context::Context;
 use crate::journal::{Event, Journal, JournalEntry, RunStatus};
@@ -22,7 +22,7 @@ use crate::timestamp::Timestamp;
 
 /// Where a service's outcome is stored: set once by the service's own future, read by its
 /// dependents' futures, taken by the report when the run ends.
-pub type Slot<T, E> = OnceLock<Outcome<T, E>>;
+pub type OutcomeSlot<T, E> = Slot<Outcome<T, E>>;
 
 /// The state of one run.
 pub struct Run<'r, P, J: ?Sized> {
@@ -105,8 +105,12 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Runs service `S` (the `index`-th of the orchestration) with its retry policy and stores
     /// its outcome in `slot`. `call` makes one attempt.
-    pub async fn execute<S, F>(&self, index: u32, slot: &Slot<S::Output, S::Error>, mut call: F)
-    where
+    pub async fn execute<S, F>(
+        &self,
+        index: u32,
+        slot: &OutcomeSlot<S::Output, S::Error>,
+        mut call: F,
+    ) where
         S: Service,
         F: AsyncFnMut(&Context<P>) -> Result<S::Output, S::Error>,
     {
@@ -131,9 +135,18 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 max_attempts,
                 self.journaled.as_ref().map(|journaled| journaled.start),
             );
-            let span = tracing::info_span!("orch.attempt", service = S::NAME, attempt);
-            let result = catch_panic(call(&ctx)).instrument(span).await;
-            for warning in ctx.take_warnings() {
+            // Attempt spans are made only inside a run span a subscriber took: checking once
+            // per run is cheaper than asking for every attempt of every service.
+            let span = match self.span.is_disabled() {
+                true => tracing::Span::none(),
+                false => tracing::info_span!("orch.attempt", service = S::NAME, attempt),
+            };
+            let result = catch_panic(call(&ctx), &span).await;
+            let warnings = match self.journaled {
+                Some(_) => ctx.take_warnings(),
+                None => Vec::new(),
+            };
+            for warning in warnings {
                 self.record_at(warning.at, warning.offset, || Event::Warning {
                     service: Cow::Borrowed(S::NAME),
                     attempt,
@@ -202,7 +215,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// Stores `S`'s outcome as skipped, because a dependency it needs did not succeed.
-    pub async fn skip<S: Service>(&self, slot: &Slot<S::Output, S::Error>, skip: Skip) {
+    pub async fn skip<S: Service>(&self, slot: &OutcomeSlot<S::Output, S::Error>, skip: Skip) {
         tracing::info!(
             service = S::NAME,
             dependency = skip.dependency,
@@ -267,16 +280,18 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 }
 
-/// Polls `future`, turning a panic into `Err(message)`.
-async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
+/// Polls `future` inside `span`, turning a panic into `Err(message)`.
+async fn catch_panic<F: Future>(future: F, span: &tracing::Span) -> Result<F::Output, String> {
     let mut future = pin!(future);
-    poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
-        },
-    )
+    let mut poll = |cx: &mut std::task::Context<'_>| {
+        let _entered = span.enter();
+        catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+    };
+    poll_fn(|cx| match poll(cx) {
+        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+    })
     .await
 }
 
@@ -291,7 +306,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The outcome a finished run left in `slot`.
-pub fn take<T, E>(slot: Slot<T, E>) -> Outcome<T, E> {
+pub fn take<T, E>(slot: OutcomeSlot<T, E>) -> Outcome<T, E> {
     slot.into_inner()
         .expect("orch: the plan completes only once every service has stored its outcome")
 }
