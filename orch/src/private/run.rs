@@ -7,6 +7,7 @@ use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use super::slot::Slot;
 use std::task::Poll;
@@ -105,6 +106,9 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Runs service `S` (the `index`-th of the orchestration) with its retry policy and stores
     /// its outcome in `slot`. `call` makes one attempt.
+    ///
+    /// Written for the path every service takes, a first attempt that succeeds: nothing is
+    /// recorded, formatted or entered unless a journal or a subscriber is there to take it.
     pub async fn execute<S, F>(
         &self,
         index: u32,
@@ -114,8 +118,6 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         S: Service,
         F: AsyncFnMut(&Context<P>) -> Result<S::Output, S::Error>,
     {
-        let policy = S::RETRY;
-        let max_attempts = policy.max_attempts();
         let mut errors = Vec::new();
         let mut attempt = 0;
         let outcome = loop {
@@ -123,95 +125,120 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             if let Some(why) = self.interruption.get() {
                 break self.cancel::<S>(why.clone()).await;
             }
-            self.record(|| Event::AttemptStarted {
-                service: Cow::Borrowed(S::NAME),
-                attempt,
-            })
-            .await;
+            if self.journaled.is_some() {
+                let event = Event::AttemptStarted {
+                    service: Cow::Borrowed(S::NAME),
+                    attempt,
+                };
+                self.record(|| event).await;
+            }
             let ctx = Context::new(
                 self.request,
                 S::NAME,
                 attempt,
-                max_attempts,
+                S::RETRY.max_attempts(),
                 self.journaled.as_ref().map(|journaled| journaled.start),
             );
-            // Attempt spans are made only inside a run span a subscriber took: checking once
-            // per run is cheaper than asking for every attempt of every service.
-            let span = match self.span.is_disabled() {
-                true => tracing::Span::none(),
-                false => tracing::info_span!("orch.attempt", service = S::NAME, attempt),
-            };
-            let result = catch_panic(call(&ctx), &span).await;
-            let warnings = match self.journaled {
-                Some(_) => ctx.take_warnings(),
-                None => Vec::new(),
-            };
-            for warning in warnings {
-                self.record_at(warning.at, warning.offset, || Event::Warning {
-                    service: Cow::Borrowed(S::NAME),
-                    attempt,
-                    message: warning.message,
+            let result = {
+                // Attempt spans are made only inside a run span a subscriber took: checking
+                // once per run is cheaper than asking for every attempt of every service.
+                let span = match self.span.is_disabled() {
+                    true => tracing::Span::none(),
+                    false => tracing::info_span!("orch.attempt", service = S::NAME, attempt),
+                };
+                let mut future = pin!(call(&ctx));
+                poll_fn(|cx| {
+                    let _entered = span.enter();
+                    match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                        Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+                    }
                 })
-                .await;
+                .await
+            };
+            if self.journaled.is_some() {
+                for warning in ctx.take_warnings() {
+                    self.record_at(warning.at, warning.offset, || Event::Warning {
+                        service: Cow::Borrowed(S::NAME),
+                        attempt,
+                        message: warning.message,
+                    })
+                    .await;
+                }
             }
             let (error, retry_in, permanent) = match result {
                 Ok(Ok(output)) => {
-                    self.record(|| Event::AttemptSucceeded {
-                        service: Cow::Borrowed(S::NAME),
-                        attempt,
-                        output_type: Cow::Borrowed(type_name::<S::Output>()),
-                        output: S::__output_json(&output),
-                    })
-                    .await;
+                    if self.journaled.is_some() {
+                        self.record(|| Event::AttemptSucceeded {
+                            service: Cow::Borrowed(S::NAME),
+                            attempt,
+                            output_type: Cow::Borrowed(type_name::<S::Output>()),
+                            output: S::__output_json(&output),
+                        })
+                        .await;
+                    }
                     break Outcome::Succeeded(Success {
                         output,
                         attempts: attempt,
                     });
                 }
-                Ok(Err(error)) => {
-                    let permanent = S::__is_permanent(&error);
-                    let retry = !permanent && attempt < max_attempts;
-                    let retry_in =
-                        retry.then(|| policy.delay(attempt - 1, self.jitter(index, attempt - 1)));
-                    let text = S::__describe_error(&error);
-                    tracing::warn!(service = S::NAME, attempt, error = %text, ?retry_in, "attempt failed");
-                    self.record(|| Event::AttemptFailed {
-                        service: Cow::Borrowed(S::NAME),
-                        attempt,
-                        error: text,
-                        panicked: false,
-                        retry_in,
-                    })
-                    .await;
-                    (AttemptError::Error(error), retry_in, permanent)
-                }
-                Err(message) => {
-                    tracing::error!(service = S::NAME, attempt, panic = %message, "attempt panicked");
-                    self.record(|| Event::AttemptFailed {
-                        service: Cow::Borrowed(S::NAME),
-                        attempt,
-                        error: message.clone(),
-                        panicked: true,
-                        retry_in: None,
-                    })
-                    .await;
-                    // A panic is a bug, not a transient condition: never retried.
-                    (AttemptError::Panicked(message), None, true)
-                }
+                Ok(Err(error)) => self.failed::<S>(index, attempt, error).await,
+                Err(message) => self.panicked::<S>(attempt, message).await,
             };
             errors.push(error);
             match retry_in {
                 Some(delay) => tokio::time::sleep(delay).await,
-                None => {
-                    break Outcome::Failed(Failure::from_attempts(
-                        std::mem::take(&mut errors),
-                        permanent,
-                    ));
-                }
+                None => break Outcome::Failed(Failure::from_attempts(errors, permanent)),
             }
         };
         // Only this service's future sets its slot, once.
         let _ = slot.set(outcome);
+    }
+
+    /// Records a failed attempt; returns its error, the delay before the next attempt (if
+    /// there is one), and whether the error is permanent.
+    #[cold]
+    async fn failed<S: Service>(
+        &self,
+        index: u32,
+        attempt: u32,
+        error: S::Error,
+    ) -> (AttemptError<S::Error>, Option<Duration>, bool) {
+        let permanent = S::__is_permanent(&error);
+        let retry = !permanent && attempt < S::RETRY.max_attempts();
+        let retry_in = retry.then(|| S::RETRY.delay(attempt - 1, self.jitter(index, attempt - 1)));
+        let text = S::__describe_error(&error);
+        tracing::warn!(service = S::NAME, attempt, error = %text, ?retry_in, "attempt failed");
+        self.record(|| Event::AttemptFailed {
+            service: Cow::Borrowed(S::NAME),
+            attempt,
+            error: text,
+            panicked: false,
+            retry_in,
+        })
+        .await;
+        (AttemptError::Error(error), retry_in, permanent)
+    }
+
+    /// Records an attempt that panicked. A panic is a bug, not a transient condition: the
+    /// service is not retried.
+    #[cold]
+    async fn panicked<S: Service>(
+        &self,
+        attempt: u32,
+        message: String,
+    ) -> (AttemptError<S::Error>, Option<Duration>, bool) {
+        tracing::error!(service = S::NAME, attempt, panic = %message, "attempt panicked");
+        self.record(|| Event::AttemptFailed {
+            service: Cow::Borrowed(S::NAME),
+            attempt,
+            error: message.clone(),
+            panicked: true,
+            retry_in: None,
+        })
+        .await;
+        (AttemptError::Panicked(message), None, true)
     }
 
     /// Stores `S`'s outcome as skipped, because a dependency it needs did not succeed.
@@ -278,21 +305,6 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             let _ = self.interruption.set(Interruption::Journal(error));
         }
     }
-}
-
-/// Polls `future` inside `span`, turning a panic into `Err(message)`.
-async fn catch_panic<F: Future>(future: F, span: &tracing::Span) -> Result<F::Output, String> {
-    let mut future = pin!(future);
-    let mut poll = |cx: &mut std::task::Context<'_>| {
-        let _entered = span.enter();
-        catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
-    };
-    poll_fn(|cx| match poll(cx) {
-        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-        Ok(Poll::Pending) => Poll::Pending,
-        Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
-    })
-    .await
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
