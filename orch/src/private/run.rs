@@ -13,13 +13,30 @@ use super::slot::Slot;
 use std::task::Poll;
 
 use crate::context::Context;
-use crate::journal::{Event, Journal, JournalEntry, RunStatus};
+use crate::journal::{Event, Journal, JournalEntry, JournalError, RunStatus};
 use crate::options::RunOptions;
 use crate::outcome::{AttemptError, Failure, Interruption, Outcome, Skip, Success, Summary};
 use crate::request::Request;
 use crate::retry::jitter_unit;
 use crate::service::Service;
 use crate::timestamp::Timestamp;
+
+/// Records an event if the run is journaled. A macro, not an `async fn`: only the journal's own
+/// future is held across the await, so the futures of services stay small.
+macro_rules! record {
+    ($run:expr, at: $at:expr, $offset:expr, $event:expr) => {
+        if let Some(entry) = $run.entry_at($at, $offset, || $event) {
+            let result = $run.journal.record(entry).await;
+            $run.written(result);
+        }
+    };
+    ($run:expr, $event:expr) => {
+        if let Some(entry) = $run.entry(|| $event) {
+            let result = $run.journal.record(entry).await;
+            $run.written(result);
+        }
+    };
+}
 
 /// Where a service's outcome is stored: set once by the service's own future, read by its
 /// dependents' futures, taken by the report when the run ends.
@@ -80,14 +97,16 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     /// Records the run's start, with the payload as JSON if `payload_json` can make it.
     pub async fn start(&self, payload_json: fn(&P) -> Option<serde_json::Value>) {
         tracing::debug!("run started");
-        self.record(|| Event::RunStarted {
-            orchestration: Cow::Borrowed(self.orchestration),
-            tenant_id: self.request.tenant_id.clone(),
-            organization_id: self.request.organization_id.clone(),
-            payload_type: Cow::Borrowed(type_name::<P>()),
-            payload: payload_json(&self.request.payload),
-        })
-        .await;
+        record!(
+            self,
+            Event::RunStarted {
+                orchestration: Cow::Borrowed(self.orchestration),
+                tenant_id: self.request.tenant_id.clone(),
+                organization_id: self.request.organization_id.clone(),
+                payload_type: Cow::Borrowed(type_name::<P>()),
+                payload: payload_json(&self.request.payload),
+            }
+        );
     }
 
     /// Records the run's end and returns why it was interrupted, if it was.
@@ -100,7 +119,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             RunStatus::Failed
         };
         tracing::debug!(?status, ?summary, "run finished");
-        self.record(|| Event::RunFinished { status, summary }).await;
+        record!(self, Event::RunFinished { status, summary });
         self.interruption.get().cloned()
     }
 
@@ -123,14 +142,16 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         let outcome = loop {
             attempt += 1;
             if let Some(why) = self.interruption.get() {
-                break self.cancel::<S>(why.clone()).await;
+                // Boxed, like every path but a first attempt's success: the service future
+                // stays small, and only runs that retry, fail or are interrupted allocate.
+                break Box::pin(self.cancel::<S>(why.clone())).await;
             }
             if self.journaled.is_some() {
                 let event = Event::AttemptStarted {
                     service: Cow::Borrowed(S::NAME),
                     attempt,
                 };
-                self.record(|| event).await;
+                record!(self, event);
             }
             let ctx = Context::new(
                 self.request,
@@ -159,36 +180,37 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             };
             if self.journaled.is_some() {
                 for warning in ctx.take_warnings() {
-                    self.record_at(warning.at, warning.offset, || Event::Warning {
+                    record!(self, at: warning.at, warning.offset, Event::Warning {
                         service: Cow::Borrowed(S::NAME),
                         attempt,
                         message: warning.message,
-                    })
-                    .await;
+                    });
                 }
             }
             let (error, retry_in, permanent) = match result {
                 Ok(Ok(output)) => {
                     if self.journaled.is_some() {
-                        self.record(|| Event::AttemptSucceeded {
-                            service: Cow::Borrowed(S::NAME),
-                            attempt,
-                            output_type: Cow::Borrowed(type_name::<S::Output>()),
-                            output: S::__output_json(&output),
-                        })
-                        .await;
+                        record!(
+                            self,
+                            Event::AttemptSucceeded {
+                                service: Cow::Borrowed(S::NAME),
+                                attempt,
+                                output_type: Cow::Borrowed(type_name::<S::Output>()),
+                                output: S::__output_json(&output),
+                            }
+                        );
                     }
                     break Outcome::Succeeded(Success {
                         output,
                         attempts: attempt,
                     });
                 }
-                Ok(Err(error)) => self.failed::<S>(index, attempt, error).await,
-                Err(message) => self.panicked::<S>(attempt, message).await,
+                Ok(Err(error)) => Box::pin(self.failed::<S>(index, attempt, error)).await,
+                Err(message) => Box::pin(self.panicked::<S>(attempt, message)).await,
             };
             errors.push(error);
             match retry_in {
-                Some(delay) => tokio::time::sleep(delay).await,
+                Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
                 None => break Outcome::Failed(Failure::from_attempts(errors, permanent)),
             }
         };
@@ -210,14 +232,16 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         let retry_in = retry.then(|| S::RETRY.delay(attempt - 1, self.jitter(index, attempt - 1)));
         let text = S::__describe_error(&error);
         tracing::warn!(service = S::NAME, attempt, error = %text, ?retry_in, "attempt failed");
-        self.record(|| Event::AttemptFailed {
-            service: Cow::Borrowed(S::NAME),
-            attempt,
-            error: text,
-            panicked: false,
-            retry_in,
-        })
-        .await;
+        record!(
+            self,
+            Event::AttemptFailed {
+                service: Cow::Borrowed(S::NAME),
+                attempt,
+                error: text,
+                panicked: false,
+                retry_in,
+            }
+        );
         (AttemptError::Error(error), retry_in, permanent)
     }
 
@@ -230,14 +254,16 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         message: String,
     ) -> (AttemptError<S::Error>, Option<Duration>, bool) {
         tracing::error!(service = S::NAME, attempt, panic = %message, "attempt panicked");
-        self.record(|| Event::AttemptFailed {
-            service: Cow::Borrowed(S::NAME),
-            attempt,
-            error: message.clone(),
-            panicked: true,
-            retry_in: None,
-        })
-        .await;
+        record!(
+            self,
+            Event::AttemptFailed {
+                service: Cow::Borrowed(S::NAME),
+                attempt,
+                error: message.clone(),
+                panicked: true,
+                retry_in: None,
+            }
+        );
         (AttemptError::Panicked(message), None, true)
     }
 
@@ -249,12 +275,14 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             cause = skip.cause,
             "service skipped"
         );
-        self.record(|| Event::ServiceSkipped {
-            service: Cow::Borrowed(S::NAME),
-            dependency: Cow::Borrowed(skip.dependency),
-            cause: Cow::Borrowed(skip.cause),
-        })
-        .await;
+        record!(
+            self,
+            Event::ServiceSkipped {
+                service: Cow::Borrowed(S::NAME),
+                dependency: Cow::Borrowed(skip.dependency),
+                cause: Cow::Borrowed(skip.cause),
+            }
+        );
         let _ = slot.set(Outcome::Skipped(skip));
     }
 
@@ -262,11 +290,13 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         tracing::info!(service = S::NAME, reason = %why, "service cancelled");
         // The journal already failed if the run was interrupted; this only records in a journal
         // that works again, as a durable one may after a transient error.
-        self.record(|| Event::ServiceCancelled {
-            service: Cow::Borrowed(S::NAME),
-            reason: why.to_string(),
-        })
-        .await;
+        record!(
+            self,
+            Event::ServiceCancelled {
+                service: Cow::Borrowed(S::NAME),
+                reason: why.to_string(),
+            }
+        );
         Outcome::Cancelled(why)
     }
 
@@ -277,29 +307,37 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    async fn record(&self, event: impl FnOnce() -> Event) {
-        if let Some(journaled) = &self.journaled {
-            let offset = journaled.start.elapsed();
-            self.record_at(Timestamp::now(), offset, event).await;
-        }
+    /// The entry for `event` now, if the run is journaled.
+    fn entry(&self, event: impl FnOnce() -> Event) -> Option<JournalEntry> {
+        let journaled = self.journaled.as_ref()?;
+        let offset = journaled.start.elapsed();
+        Some(JournalEntry {
+            event_id: journaled.event_id.clone(),
+            at: Timestamp::now(),
+            offset,
+            event: event(),
+        })
     }
 
-    async fn record_at(
+    /// The entry for `event` at a time taken earlier, if the run is journaled.
+    fn entry_at(
         &self,
         at: Timestamp,
-        offset: std::time::Duration,
+        offset: Duration,
         event: impl FnOnce() -> Event,
-    ) {
-        let Some(journaled) = &self.journaled else {
-            return;
-        };
-        let entry = JournalEntry {
+    ) -> Option<JournalEntry> {
+        let journaled = self.journaled.as_ref()?;
+        Some(JournalEntry {
             event_id: journaled.event_id.clone(),
             at,
             offset,
             event: event(),
-        };
-        if let Err(error) = self.journal.record(entry).await {
+        })
+    }
+
+    /// Keeps the first journal error: it interrupts the run.
+    fn written(&self, result: Result<(), JournalError>) {
+        if let Err(error) = result {
             tracing::error!(%error, "journal write failed: interrupting the run");
             // The first error is the one reported; later ones are its consequences.
             let _ = self.interruption.set(Interruption::Journal(error));
