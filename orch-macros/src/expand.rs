@@ -504,7 +504,8 @@ fn service_future(
     if deps.is_empty() {
         return quote! {
             let mut #future = ::orch::__private::pin!(async {
-                __run.execute::<#ty, _>(#index, &#slot, async |__ctx| #path(#ctx).await).await
+                let __context = __run.context::<#ty>();
+                __run.execute::<#ty, _, _>(#index, &#slot, &__context, |__ctx| #path(#ctx)).await
             });
         };
     }
@@ -553,7 +554,8 @@ fn service_future(
             });
             match __deps.await {
                 ::core::result::Result::Ok((#(#locals,)*)) => {
-                    __run.execute::<#ty, _>(#index, &#slot, async |__ctx| #path(#ctx, #(#args),*).await).await
+                    let __context = __run.context::<#ty>();
+                    __run.execute::<#ty, _, _>(#index, &#slot, &__context, move |__ctx| #path(#ctx, #(#args),*)).await
                 }
                 ::core::result::Result::Err(__skip) => __run.skip::<#ty>(&#slot, __skip).await,
             }

@@ -1,7 +1,10 @@
 //! What a service sees of its run.
 
 use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,13 +30,13 @@ use crate::timestamp::Timestamp;
 /// `Context` has no lifetime parameter, so that services can name it as `&Context<Payload>`
 /// (an `async fn` may not elide a lifetime parameter of a path type).
 pub struct Context<P> {
-    /// The run's request. Invariant: it outlives this context. A context is created by the run
-    /// for one attempt, only lent to the service (`&Context`: it is neither `Clone` nor
-    /// constructible outside this crate, so it cannot be moved out or kept), and dropped before
-    /// the attempt's future completes, while the run still borrows the request.
+    /// The run's request. Invariant: it outlives this context. A context exists only inside a
+    /// [`ContextScope`], which borrows the request; services get `&Context` (it is neither
+    /// `Clone` nor constructible outside this crate, so it cannot be moved out or kept).
     request: NonNull<Request<P>>,
     service: &'static str,
-    attempt: u32,
+    /// Set by the run before each attempt; atomic so that the context stays `Sync`.
+    attempt: AtomicU32,
     max_attempts: u32,
     /// When the run started, if it is journaled: warnings then carry timestamps.
     run_start: Option<tokio::time::Instant>,
@@ -54,24 +57,47 @@ unsafe impl<P: Sync> Send for Context<P> {}
 // SAFETY: as above.
 unsafe impl<P: Sync> Sync for Context<P> {}
 
-impl<P> Context<P> {
-    /// A context for one attempt. The caller keeps `request` borrowed for as long as the context
-    /// lives (see the `request` field).
+/// A service's context for one run, borrowing the run's request: what keeps the request alive
+/// for as long as the context (see `Context::request`).
+#[doc(hidden)]
+pub struct ContextScope<'r, P> {
+    context: Context<P>,
+    _request: PhantomData<&'r Request<P>>,
+}
+
+impl<'r, P> ContextScope<'r, P> {
     pub(crate) fn new(
-        request: &Request<P>,
+        request: &'r Request<P>,
         service: &'static str,
-        attempt: u32,
         max_attempts: u32,
         run_start: Option<tokio::time::Instant>,
     ) -> Self {
-        Context {
+        let context = Context {
             request: NonNull::from(request),
             service,
-            attempt,
+            attempt: AtomicU32::new(0),
             max_attempts,
             run_start,
             warnings: Mutex::new(Vec::new()),
+        };
+        ContextScope {
+            context,
+            _request: PhantomData,
         }
+    }
+}
+
+impl<P> Deref for ContextScope<'_, P> {
+    type Target = Context<P>;
+
+    fn deref(&self) -> &Context<P> {
+        &self.context
+    }
+}
+
+impl<P> Context<P> {
+    pub(crate) fn start_attempt(&self, attempt: u32) {
+        self.attempt.store(attempt, Ordering::Relaxed);
     }
 
     /// The request the run is for.
@@ -108,7 +134,7 @@ impl<P> Context<P> {
 
     /// Which attempt this is, from 1.
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.attempt.load(Ordering::Relaxed)
     }
 
     /// How many attempts the service's retry policy allows in all.
@@ -118,14 +144,18 @@ impl<P> Context<P> {
 
     /// Whether a failure of this attempt ends the service.
     pub fn is_last_attempt(&self) -> bool {
-        self.attempt >= self.max_attempts
+        self.attempt() >= self.max_attempts
     }
 
     /// Records a warning: it goes to the journal (with the service, the attempt and the time it
     /// was recorded) when the attempt ends, and to `tracing` at once.
     pub fn warn(&self, message: impl Into<String>) {
         let message = message.into();
-        tracing::warn!(service = self.service, attempt = self.attempt, "{message}");
+        tracing::warn!(
+            service = self.service,
+            attempt = self.attempt(),
+            "{message}"
+        );
         if let Some(start) = self.run_start {
             let warning = Warning {
                 at: Timestamp::now(),
@@ -149,7 +179,7 @@ impl<P: fmt::Debug> fmt::Debug for Context<P> {
         f.debug_struct("Context")
             .field("request", self.request())
             .field("service", &self.service)
-            .field("attempt", &self.attempt)
+            .field("attempt", &self.attempt())
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }

@@ -10,6 +10,7 @@ pub use probe::*;
 pub use run::{OutcomeSlot, Run, take};
 pub use slot::Slot;
 
+pub use crate::context::ContextScope;
 pub use core::pin::pin;
 pub use core::task::Poll;
 pub use orch_macros::__finish as finish;

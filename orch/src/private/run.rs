@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::slot::Slot;
 use std::task::Poll;
 
-use crate::context::Context;
+use crate::context::{Context, ContextScope};
 use crate::journal::{Event, Journal, JournalEntry, JournalError, RunStatus};
 use crate::options::RunOptions;
 use crate::outcome::{AttemptError, Failure, Interruption, Outcome, Skip, Success, Summary};
@@ -89,6 +89,12 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
+    /// The context service `S` will see, for every attempt of this run.
+    pub fn context<S: Service>(&self) -> ContextScope<'r, P> {
+        let run_start = self.journaled.as_ref().map(|journaled| journaled.start);
+        ContextScope::new(self.request, S::NAME, S::RETRY.max_attempts(), run_start)
+    }
+
     /// The run's tracing span; the generated plan runs inside it.
     pub fn span(&self) -> &tracing::Span {
         &self.span
@@ -128,15 +134,18 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     ///
     /// Written for the path every service takes, a first attempt that succeeds: nothing is
     /// recorded, formatted or entered unless a journal or a subscriber is there to take it.
-    pub async fn execute<S, F>(
-        &self,
+    pub async fn execute<'a, S, F, Fut>(
+        &'a self,
         index: u32,
-        slot: &OutcomeSlot<S::Output, S::Error>,
+        slot: &'a OutcomeSlot<S::Output, S::Error>,
+        ctx: &'a ContextScope<'r, P>,
         mut call: F,
     ) where
         S: Service,
-        F: AsyncFnMut(&Context<P>) -> Result<S::Output, S::Error>,
+        F: FnMut(&'a Context<P>) -> Fut,
+        Fut: Future<Output = Result<S::Output, S::Error>>,
     {
+        let ctx: &'a Context<P> = ctx;
         let mut errors = Vec::new();
         let mut attempt = 0;
         let outcome = loop {
@@ -153,13 +162,12 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 };
                 record!(self, event);
             }
-            let ctx = Context::new(
-                self.request,
-                S::NAME,
-                attempt,
-                S::RETRY.max_attempts(),
-                self.journaled.as_ref().map(|journaled| journaled.start),
-            );
+            if let Some(why) = self.interruption.get() {
+                // The start could not be recorded: a service whose start is not in the journal
+                // must not run.
+                break Box::pin(self.cancel::<S>(why.clone())).await;
+            }
+            ctx.start_attempt(attempt);
             let result = {
                 // Attempt spans are made only inside a run span a subscriber took: checking
                 // once per run is cheaper than asking for every attempt of every service.
@@ -167,7 +175,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                     true => tracing::Span::none(),
                     false => tracing::info_span!("orch.attempt", service = S::NAME, attempt),
                 };
-                let mut future = pin!(call(&ctx));
+                let mut future = pin!(call(ctx));
                 poll_fn(|cx| {
                     let _entered = span.enter();
                     match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {

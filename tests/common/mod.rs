@@ -1,0 +1,123 @@
+//! Helpers shared by the behaviour tests. Each test file uses only some of them.
+#![allow(dead_code)]
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use orch::{Event, JournalEntry, Request};
+use tokio::time::Instant;
+
+/// `n` milliseconds.
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A request with fixed ids, for `payload`.
+pub fn request<P>(payload: P) -> Request<P> {
+    Request::new("evt-1", "tenant-1", "org-1", payload)
+}
+
+/// What services record of themselves: `(service, what, virtual time since the timeline was
+/// made)`. Made just before a run, under tokio's paused clock, so that its zero is the run's.
+#[derive(Debug)]
+pub struct Timeline {
+    start: Instant,
+    marks: Mutex<Vec<(&'static str, &'static str, Duration)>>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new()
+    }
+}
+
+impl Timeline {
+    pub fn new() -> Self {
+        Timeline {
+            start: Instant::now(),
+            marks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records that `service` did `what` now.
+    pub fn mark(&self, service: &'static str, what: &'static str) {
+        let at = self.start.elapsed();
+        self.marks.lock().unwrap().push((service, what, at));
+    }
+
+    /// Every mark, in the order they were made.
+    pub fn marks(&self) -> Vec<(&'static str, &'static str, Duration)> {
+        self.marks.lock().unwrap().clone()
+    }
+
+    /// The times `service` did `what`, in order.
+    pub fn times(&self, service: &str, what: &str) -> Vec<Duration> {
+        self.marks()
+            .into_iter()
+            .filter(|(s, w, _)| *s == service && *w == what)
+            .map(|(_, _, at)| at)
+            .collect()
+    }
+
+    /// The only time `service` did `what`; panics if it did not, or did more than once.
+    pub fn once(&self, service: &str, what: &str) -> Duration {
+        let times = self.times(service, what);
+        assert_eq!(times.len(), 1, "{service} {what}: {times:?}");
+        times[0]
+    }
+
+    /// Which services did `what`, in order.
+    pub fn who(&self, what: &str) -> Vec<&'static str> {
+        self.marks()
+            .into_iter()
+            .filter(|(_, w, _)| *w == what)
+            .map(|(s, _, _)| s)
+            .collect()
+    }
+
+    /// Virtual time since the timeline was made.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// The entries about `service`, as `(offset, event)`.
+pub fn of_service(entries: &[JournalEntry], service: &str) -> Vec<(Duration, Event)> {
+    entries
+        .iter()
+        .filter(|entry| entry.service() == Some(service))
+        .map(|entry| (entry.offset, entry.event.clone()))
+        .collect()
+}
+
+/// The offsets at which each attempt of `service` started, in order.
+pub fn attempt_starts(entries: &[JournalEntry], service: &str) -> Vec<Duration> {
+    entries
+        .iter()
+        .filter(|entry| matches!(&entry.event, Event::AttemptStarted { service: s, .. } if s == service))
+        .map(|entry| entry.offset)
+        .collect()
+}
+
+/// `(offset, retry_in)` of every failed attempt of `service`, in order.
+pub fn failures(entries: &[JournalEntry], service: &str) -> Vec<(Duration, Option<Duration>)> {
+    entries
+        .iter()
+        .filter_map(|entry| match &entry.event {
+            Event::AttemptFailed {
+                service: s,
+                retry_in,
+                ..
+            } if s == service => Some((entry.offset, *retry_in)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `duration` rounded up to a whole millisecond: tokio's timer fires on millisecond ticks, so a
+/// sleep of 96.3 ms started on a tick ends 97 ms later (exactly, under the paused clock).
+pub fn ceil_ms(duration: Duration) -> Duration {
+    let nanos = duration.as_nanos();
+    let ms = nanos.div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap())
+}

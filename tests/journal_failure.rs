@@ -1,0 +1,290 @@
+//! A journal that fails interrupts the run: no service starts after the failed write, the error
+//! reaches the caller in the report, and `into_result` says the run was interrupted.
+
+mod common;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{Timeline, ms, request};
+use orch::prelude::*;
+use orch::{Event, Interruption, JournalEntry, JournalError, Outcome, RunError, RunStatus, Skip};
+
+/// Which writes fail.
+#[derive(Clone, Copy, Debug)]
+enum Fails {
+    /// The `n`-th write (from 1) and every one after it: a full disk.
+    From(usize),
+    /// Only the `n`-th write: a transient error.
+    Only(usize),
+}
+
+/// A journal that keeps the entries it accepted, and fails some writes with "disk full".
+struct FailingJournal {
+    fails: Fails,
+    writes: AtomicUsize,
+    kept: Mutex<Vec<JournalEntry>>,
+}
+
+impl FailingJournal {
+    fn new(fails: Fails) -> Self {
+        FailingJournal {
+            fails,
+            writes: AtomicUsize::new(0),
+            kept: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn kept(&self) -> Vec<Event> {
+        self.kept
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|entry| entry.event.clone())
+            .collect()
+    }
+
+    fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+}
+
+impl Journal for FailingJournal {
+    fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        let fail = match self.fails {
+            Fails::From(from) => n >= from,
+            Fails::Only(only) => n == only,
+        };
+        let result = if fail {
+            Err(JournalError::new("disk full"))
+        } else {
+            self.kept.lock().unwrap().push(entry);
+            Ok(())
+        };
+        // A real journal would await its write here.
+        async move {
+            tokio::task::yield_now().await;
+            result
+        }
+    }
+}
+
+fn disk_full() -> Interruption {
+    Interruption::Journal(JournalError::new("disk full"))
+}
+
+/// A chain where at most one service runs at a time, so that the order of writes is fixed:
+/// 1 run_started, 2 one started, 3 one succeeded (at 10 ms), 4 two started, 5 two succeeded,
+/// 6 three started, 7 three succeeded, 8 run_finished.
+mod chain {
+    use super::*;
+
+    #[service]
+    pub async fn one(ctx: &Context<Timeline>) -> Result<u32, Infallible> {
+        ctx.payload().mark("one", "start");
+        tokio::time::sleep(ms(10)).await;
+        Ok(1)
+    }
+
+    #[service(depends_on = [one])]
+    pub async fn two(ctx: &Context<Timeline>, one: &u32) -> Result<u32, Infallible> {
+        ctx.payload().mark("two", "start");
+        Ok(one + 1)
+    }
+
+    #[service(depends_on = [two])]
+    pub async fn three(ctx: &Context<Timeline>, two: &u32) -> Result<u32, Infallible> {
+        ctx.payload().mark("three", "start");
+        Ok(two + 1)
+    }
+
+    /// Needs nothing of `one` but that it has finished.
+    #[service(depends_on = [one])]
+    pub async fn tolerant(ctx: &Context<Timeline>, one: Option<&u32>) -> Result<bool, Infallible> {
+        ctx.payload().mark("tolerant", "start");
+        Ok(one.is_some())
+    }
+
+    orchestration! {
+        pub chain(Timeline) { one, two, three }
+    }
+
+    orchestration! {
+        pub fan(Timeline) { one, two, tolerant }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_chain_writes_eight_entries_when_the_journal_works() {
+    // The premise of the tests below.
+    let journal = FailingJournal::new(Fails::From(usize::MAX));
+    let report = chain::chain::orchestrate(&request(Timeline::new()), &journal).await;
+    assert!(report.is_success());
+    assert_eq!(journal.writes(), 8);
+    let kept = journal.kept();
+    assert!(matches!(kept[2], Event::AttemptSucceeded { ref service, .. } if service == "one"));
+    assert!(matches!(kept[3], Event::AttemptStarted { ref service, .. } if service == "two"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_stops_the_run_from_starting_services_and_reaches_the_caller() {
+    let request = request(Timeline::new());
+    // Write 3, `one`'s success, fails; so does every later write.
+    let journal = FailingJournal::new(Fails::From(3));
+    let report = chain::chain::orchestrate(&request, &journal).await;
+    let timeline = &request.payload;
+
+    // `one` ran and succeeded; nothing started after the failed write.
+    assert_eq!(report.one.output(), Some(&1));
+    assert_eq!(timeline.who("start"), ["one"]);
+    assert_eq!(report.two, Outcome::Cancelled(disk_full()));
+    // `three` needs `two`, which was cancelled.
+    assert_eq!(
+        report.three,
+        Outcome::Skipped(Skip {
+            dependency: "two",
+            cause: "two"
+        })
+    );
+    assert_eq!(report.summary().cancelled, 1);
+    assert_eq!(report.interruption(), Some(&disk_full()));
+    assert!(!report.is_success());
+    // The run did not wait for anything after the interruption.
+    assert_eq!(timeline.elapsed(), ms(10));
+
+    match report.into_result() {
+        Err(RunError::Interrupted(why)) => {
+            assert_eq!(why, disk_full());
+            assert_eq!(why.to_string(), "the journal failed: disk full");
+            let source = std::error::Error::source(&why).expect("the journal error");
+            assert_eq!(source.to_string(), "disk full");
+        }
+        Err(other) => panic!("expected an interruption, got {other}"),
+        Ok(_) => panic!("expected an interruption, got outputs"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_transient_write_error_the_journal_records_the_cancellations_and_the_interruption()
+{
+    let request = request(Timeline::new());
+    let journal = FailingJournal::new(Fails::Only(3));
+    let report = chain::chain::orchestrate(&request, &journal).await;
+    assert_eq!(report.interruption(), Some(&disk_full()));
+    assert_eq!(request.payload.who("start"), ["one"]);
+
+    let kept = journal.kept();
+    assert!(
+        kept.contains(&Event::ServiceCancelled {
+            service: "two".into(),
+            reason: "the journal failed: disk full".to_owned(),
+        }),
+        "{kept:?}"
+    );
+    assert!(kept.contains(&Event::ServiceSkipped {
+        service: "three".into(),
+        dependency: "two".into(),
+        cause: "two".into(),
+    }));
+    match kept.last() {
+        Some(Event::RunFinished { status, summary }) => {
+            assert_eq!(*status, RunStatus::Interrupted);
+            assert_eq!(
+                (
+                    summary.succeeded,
+                    summary.failed,
+                    summary.skipped,
+                    summary.cancelled
+                ),
+                (1, 0, 1, 1)
+            );
+        }
+        other => panic!("expected run_finished last, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_run_start_write_cancels_every_service_before_any_is_called() {
+    let request = request(Timeline::new());
+    let journal = FailingJournal::new(Fails::From(1));
+    let report = chain::fan::orchestrate(&request, &journal).await;
+
+    assert!(request.payload.who("start").is_empty(), "no service runs");
+    assert_eq!(report.one, Outcome::Cancelled(disk_full()));
+    // Required dependents of a cancelled service are skipped with it as the cause; an optional
+    // dependent is cancelled like any service that would start after the interruption.
+    assert_eq!(
+        report.two,
+        Outcome::Skipped(Skip {
+            dependency: "one",
+            cause: "one"
+        })
+    );
+    assert_eq!(report.tolerant, Outcome::Cancelled(disk_full()));
+    assert!(matches!(
+        report.into_result(),
+        Err(RunError::Interrupted(Interruption::Journal(_)))
+    ));
+    assert!(journal.kept().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_last_write_still_reaches_the_caller() {
+    // Write 8, run_finished, fails: every service succeeded, but the journal is incomplete.
+    let journal = FailingJournal::new(Fails::From(8));
+    let report = chain::chain::orchestrate(&request(Timeline::new()), &journal).await;
+    assert_eq!(report.summary().succeeded, 3);
+    assert_eq!(report.interruption(), Some(&disk_full()));
+    assert!(!report.is_success());
+    assert!(matches!(
+        report.into_result(),
+        Err(RunError::Interrupted(Interruption::Journal(_)))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_whose_start_could_not_be_journaled_is_not_called() {
+    let request = request(Timeline::new());
+    // Write 2 is `one`'s attempt_started: the attempt cannot be recorded, so it must not run.
+    let journal = FailingJournal::new(Fails::From(2));
+    let report = chain::chain::orchestrate(&request, &journal).await;
+    assert_eq!(report.interruption(), Some(&disk_full()));
+    assert!(
+        request.payload.who("start").is_empty(),
+        "called although its start was not journaled: {:?}",
+        request.payload.who("start")
+    );
+    assert_eq!(report.one, Outcome::Cancelled(disk_full()));
+}
+
+/// A service that retries: the journal fails while it waits.
+mod retrying {
+    use super::*;
+
+    #[service(retry = RetryPolicy::DEFAULT.with_jitter(0.0))]
+    pub async fn flaky(ctx: &Context<Timeline>) -> Result<u32, String> {
+        ctx.payload().mark("flaky", "start");
+        Err(format!("attempt {}", ctx.attempt()))
+    }
+
+    orchestration! {
+        pub retrying(Timeline) { flaky }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_is_not_retried_after_the_journal_failed() {
+    let request = request(Timeline::new());
+    // 1 run_started, 2 started #1, 3 failed #1, 4 started #2 (100 ms), 5 failed #2: fails.
+    let journal = FailingJournal::new(Fails::From(5));
+    let report = retrying::retrying::orchestrate(&request, &journal).await;
+    assert_eq!(request.payload.times("flaky", "start"), [ms(0), ms(100)]);
+    assert_eq!(report.flaky, Outcome::Cancelled(disk_full()));
+    assert!(matches!(
+        report.into_result(),
+        Err(RunError::Interrupted(Interruption::Journal(_)))
+    ));
+}
