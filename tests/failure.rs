@@ -168,7 +168,7 @@ async fn independent_branches_and_optional_dependents_keep_running() {
 #[tokio::test(start_paused = true)]
 async fn skips_are_journaled_with_dependency_and_cause_when_the_failure_is_known() {
     let journal = InMemoryJournal::new();
-    branches::branches::orchestrate(&request(Timeline::new()), &journal).await;
+    let _report = branches::branches::orchestrate(&request(Timeline::new()), &journal).await;
     let entries = journal.entries();
     let skips: Vec<_> = entries
         .iter()
@@ -358,7 +358,7 @@ async fn a_panic_is_a_failure_that_is_not_retried_and_stops_nothing_else() {
 #[tokio::test(start_paused = true)]
 async fn a_panic_is_journaled_as_a_failed_attempt_marked_panicked_without_retry() {
     let journal = InMemoryJournal::new();
-    panics::panics::orchestrate(&request(Timeline::new()), &journal).await;
+    let _report = panics::panics::orchestrate(&request(Timeline::new()), &journal).await;
     let entries = journal.entries();
     let events = common::of_service(&entries, "late_bomb");
     assert_eq!(

@@ -256,7 +256,7 @@ async fn entries_are_appended_in_the_order_things_happened() {
 #[tokio::test(start_paused = true)]
 async fn json_lines_hold_one_object_per_entry_that_reads_back_into_the_entry() {
     let journal = InMemoryJournal::new();
-    shop::journaled::orchestrate(&request(cart()), &journal).await;
+    let _report = shop::journaled::orchestrate(&request(cart()), &journal).await;
     let entries = journal.entries();
     let text = journal.to_json_lines();
     assert!(text.ends_with('\n'));
@@ -380,7 +380,7 @@ async fn a_payload_that_is_not_serializable_is_recorded_by_type_only() {
 #[tokio::test(start_paused = true)]
 async fn a_warning_made_before_a_panic_is_journaled_inside_that_attempt() {
     let journal = InMemoryJournal::new();
-    plain::doomed_run::orchestrate(&request(plain::Secret(7)), &journal).await;
+    let _report = plain::doomed_run::orchestrate(&request(plain::Secret(7)), &journal).await;
     assert_eq!(
         of_service(&journal.entries(), "doomed"),
         [

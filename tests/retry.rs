@@ -51,7 +51,6 @@ mod backoff {
 
     /// Needs `stubborn`'s output: starts the moment it finally succeeds.
     #[service(depends_on = [stubborn])]
-    #[allow(clippy::ptr_arg)] // `stubborn` outputs a `String`: `&str` would not match it.
     pub async fn grateful(ctx: &Context<Timeline>, stubborn: &String) -> Result<usize, Infallible> {
         ctx.payload().mark("grateful", "start");
         Ok(stubborn.len())
@@ -112,7 +111,7 @@ async fn default_policy_without_jitter_attempts_at_0_100_300_700_1500_3100_ms() 
 #[tokio::test(start_paused = true)]
 async fn the_journal_records_each_delay_it_waits_before_the_next_attempt() {
     let journal = InMemoryJournal::new();
-    backoff::hopeless_run::orchestrate(&request(Timeline::new()), &journal).await;
+    let _report = backoff::hopeless_run::orchestrate(&request(Timeline::new()), &journal).await;
     let entries = journal.entries();
     assert_eq!(
         failures(&entries, "hopeless"),
@@ -406,7 +405,8 @@ async fn the_jitter_of_a_service_follows_its_position_in_the_listing_not_in_the_
     const SEED: u64 = 99;
     let journal = InMemoryJournal::new();
     let options = RunOptions::new().with_seed(SEED);
-    jitter::listed::orchestrate_with(&request(Timeline::new()), &journal, options).await;
+    let _report =
+        jitter::listed::orchestrate_with(&request(Timeline::new()), &journal, options).await;
     let delays = delays(&journal.entries(), "consumer");
     assert_eq!(delays, JITTERY.schedule(SEED, 0).collect::<Vec<_>>());
     assert_ne!(delays, JITTERY.schedule(SEED, 1).collect::<Vec<_>>());
@@ -417,7 +417,8 @@ async fn the_same_seed_gives_the_same_schedule_and_another_seed_another() {
     async fn run(seed: u64) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
         let journal = InMemoryJournal::new();
         let options = RunOptions::new().with_seed(seed);
-        jitter::jitter::orchestrate_with(&request(Timeline::new()), &journal, options).await;
+        let _report =
+            jitter::jitter::orchestrate_with(&request(Timeline::new()), &journal, options).await;
         let entries = journal.entries();
         (
             delays(&entries, "first"),
@@ -446,7 +447,8 @@ async fn the_max_delay_cap_holds_after_jitter() {
 
     let journal = InMemoryJournal::new();
     let options = RunOptions::new().with_seed(SEED);
-    jitter::capped_run::orchestrate_with(&request(Timeline::new()), &journal, options).await;
+    let _report =
+        jitter::capped_run::orchestrate_with(&request(Timeline::new()), &journal, options).await;
     let entries = journal.entries();
     assert_eq!(delays(&entries, "capped"), schedule);
     let waits = waits(&entries, "capped");
@@ -460,7 +462,7 @@ async fn the_max_delay_cap_holds_after_jitter() {
 #[tokio::test(start_paused = true)]
 async fn unseeded_jitter_stays_within_the_policy_spread_and_is_waited_exactly() {
     let journal = InMemoryJournal::new();
-    jitter::jitter::orchestrate(&request(Timeline::new()), &journal).await;
+    let _report = jitter::jitter::orchestrate(&request(Timeline::new()), &journal).await;
     let entries = journal.entries();
     let delays = delays(&entries, "first");
     assert_eq!(delays.len(), 4);

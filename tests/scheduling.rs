@@ -196,7 +196,6 @@ mod backwards {
     use super::*;
 
     #[service(depends_on = [source])]
-    #[allow(clippy::ptr_arg)] // `source` outputs a `String`: `&str` would not match it.
     pub async fn sink(ctx: &Context<Timeline>, source: &String) -> Result<usize, Infallible> {
         ctx.payload().mark("sink", "start");
         Ok(source.len())

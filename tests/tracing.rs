@@ -226,7 +226,7 @@ async fn what_a_service_logs_is_inside_its_attempt_span_even_after_an_await() {
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(capture.clone());
     let request = Request::new("evt-trace", "tenant-t", "org-o", 7_u32);
-    traced::traced::orchestrate(&request, &NoJournal).await;
+    let _report = traced::traced::orchestrate(&request, &NoJournal).await;
 
     let inside: Vec<EventRecord> = capture
         .events()
@@ -274,7 +274,7 @@ async fn concurrent_runs_keep_their_attempts_and_logs_under_their_own_run_span()
     let _guard = tracing::subscriber::set_default(capture.clone());
     let first = Request::new("evt-1", "t", "o", 1_u32);
     let second = Request::new("evt-2", "t", "o", 2_u32);
-    tokio::join!(
+    let _reports = tokio::join!(
         traced::traced::orchestrate(&first, &NoJournal),
         traced::traced::orchestrate(&second, &NoJournal),
     );

@@ -9,7 +9,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Path, ReturnType, Visibility};
 
-use crate::parse::{DepMode, Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta, at};
+use crate::parse::{DepMode, Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta, at, text};
 use crate::validate::{CheckedOrchestration, path_text};
 
 /// The version tag of the callback protocol between `#[service]` and `orchestration!`.
@@ -21,7 +21,7 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
     let item = &service.item;
     let name = service.name();
     let vis = service.vis();
-    let name_text = name.to_string();
+    let name_text = text(name);
     let output = match &item.sig.output {
         ReturnType::Type(_, ty) => ty.to_token_stream(),
         ReturnType::Default => quote!(()),
@@ -78,6 +78,9 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
     };
     let callback = callback(name, vis, meta);
     quote! {
+        // A dependency parameter's type is the dependency's output, which may be a `String` or
+        // a `Vec`: clippy's advice to take `&str` or a slice cannot be followed.
+        #[allow(clippy::ptr_arg)]
         #item
 
         #[doc = #doc]
@@ -169,7 +172,7 @@ pub fn orchestration(input: TokenStream, orchestration: &Orchestration) -> Token
 pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     let orchestration = &finish.orchestration;
     let name = &orchestration.name;
-    let name_text = name.to_string();
+    let name_text = text(name);
     let vis = &orchestration.vis;
     let attrs = &orchestration.attrs;
     let payload = &orchestration.payload;
@@ -208,7 +211,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
     let user_paths = services.iter().map(|s| &s.user_path);
     let imports = services.iter().map(|s| &s.import);
-    let name_texts: Vec<String> = services.iter().map(|s| s.name.to_string()).collect();
+    let name_texts: Vec<String> = services.iter().map(|s| text(&s.name)).collect();
     let types: Vec<&TokenStream> = services.iter().map(|s| &s.ty).collect();
     let slots: Vec<&Ident> = services.iter().map(|s| &s.slot).collect();
     let outcome_docs = names
@@ -246,6 +249,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             pub const SERVICES: [&str; #count] = [#(#name_texts),*];
 
             /// Every service's outcome in one run.
+            #[must_use = "a report can hold failures: check it, or call `into_result`"]
             pub struct Report {
                 #(
                     #[doc = #outcome_docs]
@@ -471,7 +475,11 @@ impl Service {
         let import = format_ident!("__orch_{}_{}", orchestration, index);
         Service {
             index,
-            name: Ident::new(&meta.name.to_string(), at(meta.name.span())),
+            name: {
+                let mut name = meta.name.clone();
+                name.set_span(at(meta.name.span()));
+                name
+            },
             ty: quote!(super::#import),
             path: quote!(super::#import),
             user_path: path.clone(),
@@ -521,7 +529,7 @@ fn service_future(
         .collect();
     let reads = deps.iter().zip(&locals).map(|(&(dep, mode), local)| {
         let dep_slot = &services[dep].slot;
-        let dep_name = services[dep].name.to_string();
+        let dep_name = text(&services[dep].name);
         match mode {
             DepMode::Required => {
                 quote!(let #local = ::orch::__private::required(&#dep_slot, #dep_name);)

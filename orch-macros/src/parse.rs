@@ -290,3 +290,8 @@ impl Parse for Finish {
 pub fn at(span: Span) -> Span {
     Span::call_site().located_at(span)
 }
+
+/// A name as the user means it: `r#type` is the service `type`.
+pub fn text(ident: &Ident) -> String {
+    syn::ext::IdentExt::unraw(ident).to_string()
+}

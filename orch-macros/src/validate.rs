@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::fmt::Display;
 
 use proc_macro2::{Ident, Span};
+use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType, Type};
 
 use crate::graph;
-use crate::parse::{DepMode, Finish, ServiceArgs, ServiceFn, dep_mode};
+use crate::parse::{DepMode, Finish, ServiceArgs, ServiceFn, dep_mode, text};
 
 /// Collects errors so the user sees all of them in one compile.
 #[derive(Default)]
@@ -80,7 +81,107 @@ pub fn service_fn(service: &ServiceFn, errors: &mut Errors) {
     is_async(service, errors);
     has_no_generics(service, errors);
     returns_something(service, errors);
+    returns_nothing_borrowed(service, errors);
     takes_context_first(service, errors);
+    does_not_shadow_a_standard_macro(service, errors);
+}
+
+/// Macros of the standard prelude: a service's callback macro takes its function's name in its
+/// module's macro namespace, so a service with one of these names would shadow the macro there.
+const STANDARD_MACROS: &[&str] = &[
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "cfg",
+    "column",
+    "compile_error",
+    "concat",
+    "dbg",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "env",
+    "eprint",
+    "eprintln",
+    "file",
+    "format",
+    "format_args",
+    "include",
+    "include_bytes",
+    "include_str",
+    "line",
+    "matches",
+    "module_path",
+    "option_env",
+    "panic",
+    "print",
+    "println",
+    "stringify",
+    "thread_local",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "write",
+    "writeln",
+];
+
+fn does_not_shadow_a_standard_macro(service: &ServiceFn, errors: &mut Errors) {
+    let name = text(service.name());
+    if STANDARD_MACROS.contains(&name.as_str()) {
+        errors.push(
+            service.name().span(),
+            format_args!(
+                "a service cannot be named `{name}`: orch describes a service with a macro of its \
+                 name, which would hide the standard `{name}!` in this module; rename the function"
+            ),
+        );
+    }
+}
+
+/// An output outlives the attempt that made it (dependents borrow it until the run ends), so it
+/// cannot borrow from the context or anything else but `'static` data.
+fn returns_nothing_borrowed(service: &ServiceFn, errors: &mut Errors) {
+    let ReturnType::Type(_, ty) = &service.item.sig.output else {
+        return;
+    };
+    if let Some(span) = non_static_borrow(ty.to_token_stream()) {
+        errors.push(
+            span,
+            "a service's output cannot borrow: dependents keep it until the run ends; return an \
+             owned type (or `&'static` data)",
+        );
+    }
+}
+
+/// The first `&` in `tokens` that is not `&'static`.
+fn non_static_borrow(tokens: proc_macro2::TokenStream) -> Option<Span> {
+    use proc_macro2::TokenTree;
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            TokenTree::Group(group) => {
+                if let Some(span) = non_static_borrow(group.stream()) {
+                    return Some(span);
+                }
+            }
+            TokenTree::Punct(punct) if punct.as_char() == '&' => {
+                let lifetime = match (tokens.next(), tokens.peek()) {
+                    (Some(TokenTree::Punct(tick)), Some(TokenTree::Ident(name)))
+                        if tick.as_char() == '\'' =>
+                    {
+                        Some(name.to_string())
+                    }
+                    _ => None,
+                };
+                if lifetime.as_deref() != Some("static") {
+                    return Some(punct.span());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn is_async(service: &ServiceFn, errors: &mut Errors) {
@@ -206,7 +307,7 @@ pub fn orchestration(finish: &Finish, errors: &mut Errors) -> Option<CheckedOrch
     }
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, (meta, path)) in finish.metas.iter().zip(&orchestration.services).enumerate() {
-        let service = meta.name.to_string();
+        let service = text(&meta.name);
         if let Some(&first) = index.get(&service) {
             let first = path_text(&orchestration.services[first]);
             let first = if first == path_text(path) {
@@ -229,7 +330,7 @@ pub fn orchestration(finish: &Finish, errors: &mut Errors) -> Option<CheckedOrch
     for meta in &finish.metas {
         let mut resolved = Vec::with_capacity(meta.deps.len());
         for (dep, mode) in &meta.deps {
-            match index.get(&dep.to_string()) {
+            match index.get(&text(dep)) {
                 Some(&i) => resolved.push((i, *mode)),
                 None => errors.push(
                     dep.span(),
@@ -255,11 +356,11 @@ pub fn orchestration(finish: &Finish, errors: &mut Errors) -> Option<CheckedOrch
                     .path
                     .iter()
                     .chain(cycle.path.first())
-                    .map(|&i| finish.metas[i].name.to_string())
+                    .map(|&i| text(&finish.metas[i].name))
                     .collect();
                 // The entry that closes the cycle: the last service's dependency on the first.
                 let last = &finish.metas[*cycle.path.last().unwrap_or(&cycle.path[0])];
-                let closing = last.deps.iter().find(|(dep, _)| *dep == names[0]);
+                let closing = last.deps.iter().find(|(dep, _)| text(dep) == names[0]);
                 let span = closing.map_or(name.span(), |(dep, _)| dep.span());
                 errors.push(
                     span,

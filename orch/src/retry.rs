@@ -184,6 +184,10 @@ impl RetryPolicy {
     /// The delay before the nominal (jitter-free) retry `retry` (0-based):
     /// `min(initial_delay * multiplier^retry, max_delay)`.
     pub fn base_delay(&self, retry: u32) -> Duration {
+        if self.initial_delay.is_zero() {
+            // Not `0 * multiplier^retry`, which is NaN once the power overflows.
+            return Duration::ZERO;
+        }
         let exponent = i32::try_from(retry).unwrap_or(i32::MAX);
         let nanos = self.initial_delay.as_nanos() as f64 * self.multiplier.powi(exponent);
         let cap = self.max_delay.as_nanos() as f64;
@@ -257,6 +261,18 @@ pub trait Retryable {
     fn is_permanent(&self) -> bool;
 }
 
+impl<E: Retryable + ?Sized> Retryable for Box<E> {
+    fn is_permanent(&self) -> bool {
+        (**self).is_permanent()
+    }
+}
+
+impl<E: Retryable + ?Sized> Retryable for std::sync::Arc<E> {
+    fn is_permanent(&self) -> bool {
+        (**self).is_permanent()
+    }
+}
+
 impl Retryable for std::convert::Infallible {
     fn is_permanent(&self) -> bool {
         match *self {}
@@ -287,6 +303,26 @@ mod tests {
         // At the cap, jitter can only shorten: 3 s * 1.2 is clamped to 3 s.
         assert_eq!(p.delay(10, 0.999_999), MS(3000));
         assert_eq!(p.delay(10, 0.0), MS(2400));
+    }
+
+    #[test]
+    fn a_zero_initial_delay_stays_zero() {
+        let p = RetryPolicy::DEFAULT.with_initial_delay(Duration::ZERO);
+        assert_eq!(p.base_delay(0), Duration::ZERO);
+        assert_eq!(p.base_delay(5_000), Duration::ZERO);
+        assert_eq!(p.delay(5_000, 0.9), Duration::ZERO);
+    }
+
+    #[test]
+    fn boxed_and_shared_errors_keep_their_classification() {
+        struct Declined;
+        impl Retryable for Declined {
+            fn is_permanent(&self) -> bool {
+                true
+            }
+        }
+        assert!(Box::new(Declined).is_permanent());
+        assert!(std::sync::Arc::new(Declined).is_permanent());
     }
 
     #[test]

@@ -94,6 +94,11 @@ impl FromStr for Timestamp {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = ParseTimestampError;
         let b = s.as_bytes();
+        // Every valid timestamp is ASCII; checking first keeps the slicing below on char
+        // boundaries.
+        if !s.is_ascii() {
+            return Err(err("expected ASCII"));
+        }
         if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
             return Err(err("expected YYYY-MM-DDTHH:MM:SSZ"));
         }
@@ -200,6 +205,8 @@ mod tests {
             "1969-12-31T23:59:59Z",
             "2026-1a-28T16:09:18Z",
             "+026-11-28T16:09:18Z",
+            "2026-11-28T16:02:3éZ",
+            "2026-11-28T16:02:38.é1Z",
         ] {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad:?} parsed");
         }

@@ -204,7 +204,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                                 service: Cow::Borrowed(S::NAME),
                                 attempt,
                                 output_type: Cow::Borrowed(type_name::<S::Output>()),
-                                output: S::__output_json(&output),
+                                output: guarded(|| S::__output_json(&output)).unwrap_or(None),
                             }
                         );
                     }
@@ -218,6 +218,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             };
             errors.push(error);
             match retry_in {
+                // No pointless wait: a run the journal interrupted starts no attempt.
+                Some(_) if self.interruption.get().is_some() => continue,
                 Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
                 None => break Outcome::Failed(Failure::from_attempts(errors, permanent)),
             }
@@ -235,10 +237,13 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         attempt: u32,
         error: S::Error,
     ) -> (AttemptError<S::Error>, Option<Duration>, bool) {
-        let permanent = S::__is_permanent(&error);
+        // The user's `Retryable` and `Display` run outside the attempt: a panic in them is
+        // caught here too, so that it stops nothing but this service.
+        let permanent = guarded(|| S::__is_permanent(&error)).unwrap_or(true);
         let retry = !permanent && attempt < S::RETRY.max_attempts();
         let retry_in = retry.then(|| S::RETRY.delay(attempt - 1, self.jitter(index, attempt - 1)));
-        let text = S::__describe_error(&error);
+        let text = guarded(|| S::__describe_error(&error))
+            .unwrap_or_else(|panic| format!("<the error's description panicked: {panic}>"));
         tracing::warn!(service = S::NAME, attempt, error = %text, ?retry_in, "attempt failed");
         record!(
             self,
@@ -351,6 +356,11 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             let _ = self.interruption.set(Interruption::Journal(error));
         }
     }
+}
+
+/// Runs `f`, turning a panic into `Err(message)`.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
