@@ -2,9 +2,11 @@
 //! an inventory reservation, analytics that tolerates a failed fraud check, and a confirmation
 //! that needs both the payment and the reservation.
 //!
-//! It runs two orders: one that goes through after two gateway timeouts (while the fraud service
-//! is down), and one whose card is declined (a permanent error: not retried, and the confirmation
-//! is skipped). For each it prints every service's outcome and the run's journal.
+//! It runs two orders. In the first, the payment succeeds on its third attempt after two gateway
+//! timeouts while the fraud service is down: analytics runs without a verdict and the customer is
+//! notified, yet the run is not a success, since a service failed. In the second, the card is
+//! declined (a permanent error: not retried) and everything that needs the payment is skipped.
+//! For each it prints every service's outcome and the run's journal.
 //!
 //! ```text
 //! cargo run --example checkout

@@ -23,7 +23,38 @@ use quote::ToTokens;
 use crate::parse::{Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta};
 use crate::validate::Errors;
 
-/// Turns an `async fn` into a service. See the `orch` crate's documentation.
+/// Turns an `async fn` into a service that orchestrations can list.
+///
+/// ```
+/// use orch::prelude::*;
+/// use std::convert::Infallible;
+///
+/// #[service(retry = RetryPolicy::DEFAULT.with_max_retries(2))]
+/// async fn payments(ctx: &Context<u32>) -> Result<u64, String> {
+///     Ok(u64::from(*ctx.payload()) * 100)
+/// }
+///
+/// #[service(depends_on = [payments])]
+/// async fn receipt(_ctx: &Context<u32>, cents: &u64) -> Result<String, Infallible> {
+///     Ok(format!("{cents} cents"))
+/// }
+/// ```
+///
+/// **Keys**, all optional: `depends_on = [name, ..]`, the services whose outputs this one takes,
+/// by their function's name; `retry = <const expression>`, an `orch::RetryPolicy`, checked at
+/// compile time (without it, one attempt).
+///
+/// **The function** is a module-level, non-generic `async fn` returning `Result<T, E>` (under
+/// any alias), where `T` borrows nothing (`&'static` data aside). Its first parameter is the
+/// context, `&Context<Payload>`; then one parameter per dependency, in `depends_on` order:
+/// `&T` (the service is skipped unless that dependency succeeded) or `Option<&T>` (it runs
+/// anyway), where `T` is the dependency's output type. The function is emitted unchanged.
+///
+/// **Generated next to it:** a marker type of the same name implementing `orch::Service`
+/// (output, error, name and retry policy), and a hidden `macro_rules!` of the same name that
+/// carries the service's name and dependencies to `orchestration!`, exported with the
+/// function's visibility. So a service cannot share its name with a type, a module or a
+/// macro of its module, nor be named like a standard macro (`format`, `vec`, ..).
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.clone().into();
@@ -80,7 +111,52 @@ pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// Declares an orchestration of services. See the `orch` crate's documentation.
+/// Declares an orchestration: a name, a payload type, and services listed by path.
+///
+/// ```
+/// use orch::prelude::*;
+/// use std::convert::Infallible;
+///
+/// mod billing {
+///     use orch::prelude::*;
+///
+///     #[service]
+///     pub async fn payments(ctx: &Context<u32>) -> Result<u64, String> {
+///         Ok(u64::from(*ctx.payload()) * 100)
+///     }
+/// }
+///
+/// #[service(depends_on = [payments])]
+/// async fn receipt(_ctx: &Context<u32>, cents: &u64) -> Result<String, Infallible> {
+///     Ok(format!("{cents} cents"))
+/// }
+///
+/// orchestration! {
+///     /// Charges, then writes a receipt.
+///     pub checkout(u32) {
+///         billing::payments,
+///         receipt,
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let request = Request::new("evt-1", "tenant", "org", 3);
+/// let report = checkout::orchestrate(&request, &NoJournal).await;
+/// assert_eq!(report.into_result().expect("no failure").receipt, "300 cents");
+/// # }
+/// ```
+///
+/// It generates a module of the orchestration's name and visibility (at module level, not in a
+/// function body) holding: `orchestrate(&Request<Payload>, &impl Journal) -> Report` and
+/// `orchestrate_with(.., RunOptions)`; `Report`, one public `Outcome` field per service, with
+/// `into_result() -> Result<Outputs, RunError<Failed>>`, `summary()`, `statuses()`,
+/// `is_success()` and `interruption()`; `Outputs` and `Failed` (one field or variant per
+/// service); `NAME`, `SERVICES` and `Payload`. The module's docs list the plan.
+///
+/// The graph is checked at compile time: a cycle, an unlisted dependency, a service listed
+/// twice, or a parameter whose type is not its dependency's output does not compile. Each
+/// service costs one level of macro recursion: above 125 services, raise `recursion_limit`.
 #[proc_macro]
 pub fn orchestration(input: TokenStream) -> TokenStream {
     let tokens: proc_macro2::TokenStream = input.clone().into();
