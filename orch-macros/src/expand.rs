@@ -396,11 +396,12 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             }
 
             #[doc = #orchestrate_doc]
-            pub async fn orchestrate<J: ::orch::Journal + ?Sized>(
-                request: &::orch::Request<Payload>,
-                journal: &J,
-            ) -> Report {
-                orchestrate_with(request, journal, ::orch::RunOptions::new()).await
+            pub fn orchestrate<'a, J: ::orch::Journal + ?Sized>(
+                request: &'a ::orch::Request<Payload>,
+                journal: &'a J,
+            ) -> impl ::core::future::Future<Output = Report> + 'a {
+                // Not an `async fn`: one state machine less for the report to move through.
+                orchestrate_with(request, journal, ::orch::RunOptions::new())
             }
 
             /// Like [`orchestrate`], with options (such as a jitter seed).
@@ -433,12 +434,15 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                             }
                         }).await;
                     }
-                    let __report = Report {
+                    // The summary is read from the slots, so that the report is built once, in
+                    // place, after the run's end is recorded.
+                    let mut __summary = ::orch::Summary::default();
+                    #( __summary.add(::orch::__private::status(&#slots)); )*
+                    let __interruption = __run.finish(__summary).await;
+                    Report {
                         #( #names: ::orch::__private::take(#slots), )*
-                        __orch_interruption: ::core::option::Option::None,
-                    };
-                    let __interruption = __run.finish(__report.summary()).await;
-                    Report { __orch_interruption: __interruption, ..__report }
+                        __orch_interruption: __interruption,
+                    }
                 };
                 ::orch::__private::Instrument::instrument(__plan, __span).await
             }

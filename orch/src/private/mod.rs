@@ -7,7 +7,7 @@ mod slot;
 
 pub use deps::{Dep, join, optional, required, wait};
 pub use probe::*;
-pub use run::{OutcomeSlot, Run, take};
+pub use run::{OutcomeSlot, Run, status, take};
 pub use slot::Slot;
 
 pub use crate::context::ContextScope;

@@ -15,7 +15,9 @@ use std::task::Poll;
 use crate::context::{Context, ContextScope};
 use crate::journal::{Event, Journal, JournalEntry, JournalError, RunStatus};
 use crate::options::RunOptions;
-use crate::outcome::{AttemptError, Failure, Interruption, Outcome, Skip, Success, Summary};
+use crate::outcome::{
+    AttemptError, Failure, Interruption, Outcome, Skip, Status, Success, Summary,
+};
 use crate::request::Request;
 use crate::retry::jitter_unit;
 use crate::service::Service;
@@ -371,6 +373,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "panic with a non-string payload".to_owned()
     }
+}
+
+/// The status of the outcome a finished run left in `slot`.
+pub fn status<T, E>(slot: &OutcomeSlot<T, E>) -> Status {
+    slot.get().map_or(Status::Cancelled, Outcome::status)
 }
 
 /// The outcome a finished run left in `slot`.
