@@ -110,8 +110,11 @@ pub fn callback(name: &Ident, vis: &Visibility, meta: &ServiceMeta) -> TokenStre
     let protocol = Ident::new(PROTOCOL, Span::call_site());
     let misuse = format!(
         "`{name}!` is how orch describes the service `{name}` to orchestrations: list `{name}` in \
-         an `orchestration! {{ .. }}` instead of invoking it (after upgrading orch, rebuild with \
-         one version of orch and orch-macros)"
+         an `orchestration! {{ .. }}` instead of invoking it"
+    );
+    let mismatch = format!(
+        "the service `{name}` was compiled by another version of orch's macros than the \
+         orchestration listing it: build both with one version of orch"
     );
     quote! {
         #[doc(hidden)]
@@ -122,6 +125,9 @@ pub fn callback(name: &Ident, vis: &Visibility, meta: &ServiceMeta) -> TokenStre
             };
             (@#protocol { } { $($acc:tt)* }) => {
                 ::orch::__private::finish! { $($acc)* #meta }
+            };
+            (@$other:ident $($unexpected:tt)*) => {
+                ::core::compile_error! { #mismatch }
             };
             ($($unexpected:tt)*) => {
                 ::core::compile_error! { #misuse }

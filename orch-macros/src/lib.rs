@@ -60,10 +60,12 @@ pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.clone().into();
     let Ok(function) = syn::parse2::<syn::ItemFn>(item2.clone()) else {
         // Not a function: say so, and keep the user's item so nothing else breaks.
-        let error = syn::Error::new(
-            proc_macro2::Span::call_site(),
-            "`#[service]` goes on an `async fn`",
-        );
+        let span = item2
+            .clone()
+            .into_iter()
+            .next()
+            .map_or_else(proc_macro2::Span::call_site, |token| token.span());
+        let error = syn::Error::new(span, "`#[service]` goes on an `async fn`");
         let mut out = error.to_compile_error();
         out.extend(item2);
         return out.into();
