@@ -1,9 +1,9 @@
 //! The procedural macros of [orch](https://docs.rs/orch): use them through `orch`, which
 //! re-exports them.
 //!
-//! Each macro runs three stages, one file each: [`parse`] (syntax models that keep the user's
-//! tokens), [`validate`] (one function per rule, every error collected), [`expand`] (code
-//! generation); the graph algorithms live in [`graph`], free of syntax.
+//! Each macro runs three stages, one file each: `parse` (syntax models that keep the user's
+//! tokens), `validate` (one function per rule, every error collected), `expand` (code
+//! generation); the graph algorithms live in `graph`, free of syntax.
 //!
 //! `#[service]` and `orchestration!` expand independently, so they talk through a callback: each
 //! service also defines a `macro_rules!` under its own name that carries its name and

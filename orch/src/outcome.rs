@@ -132,7 +132,8 @@ impl<T, E> Outcome<T, E> {
         }
     }
 
-    /// How many times the service was called (0 if skipped or cancelled before its first call).
+    /// How many times the service was called when it succeeded or failed; 0 when it was skipped
+    /// or cancelled (the attempts a cancelled service made before are in the journal).
     pub fn attempts(&self) -> u32 {
         match self {
             Outcome::Succeeded(success) => success.attempts,
