@@ -181,6 +181,12 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     let name_text = text(name);
     let vis = &orchestration.vis;
     let attrs = &orchestration.attrs;
+    // `cfg` and lint attributes apply to everything the orchestration emits.
+    let shared: Vec<_> = attrs
+        .iter()
+        .filter(|attr| !attr.path().is_ident("doc"))
+        .collect();
+    let shared = quote!(#(#shared)*);
     let payload = &orchestration.payload;
     let payload_alias = format_ident!("__OrchPayload_{}", name);
     let count = finish.metas.len();
@@ -233,10 +239,12 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     );
 
     quote! {
+        #shared
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #vis type #payload_alias = #payload;
         #(
+            #shared
             #[doc(hidden)]
             use #user_paths as #imports;
         )*

@@ -154,7 +154,8 @@ pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `orchestrate_with(.., RunOptions)`; `Report`, one public `Outcome` field per service, with
 /// `into_result() -> Result<Outputs, RunError<Failed>>`, `summary()`, `statuses()`,
 /// `is_success()` and `interruption()`; `Outputs` and `Failed` (one field or variant per
-/// service); `NAME`, `SERVICES` and `Payload`. The module's docs list the plan.
+/// service); `NAME`, `SERVICES` and `Payload`. The module's docs list the plan. Doc comments,
+/// `#[cfg(..)]` and lint attributes may go before the orchestration's name.
 ///
 /// The graph is checked at compile time: a cycle, an unlisted dependency, a service listed
 /// twice, or a parameter whose type is not its dependency's output does not compile. Each

@@ -4,7 +4,6 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{
     Attribute, Expr, FnArg, ItemFn, Path, Token, Type, Visibility, bracketed, parenthesized,
 };
@@ -158,11 +157,12 @@ pub struct Orchestration {
 impl Parse for Orchestration {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
+        const ALLOWED: [&str; 7] = ["doc", "cfg", "allow", "expect", "warn", "deny", "forbid"];
         for attr in &attrs {
-            if !attr.path().is_ident("doc") {
-                return Err(syn::Error::new(
-                    attr.span(),
-                    "only doc comments can be written on an orchestration",
+            if !ALLOWED.iter().any(|name| attr.path().is_ident(name)) {
+                return Err(syn::Error::new_spanned(
+                    attr,
+                    "an orchestration takes doc comments, `#[cfg(..)]` and lint attributes only",
                 ));
             }
         }

@@ -21,6 +21,11 @@ impl Errors {
         self.add(syn::Error::new(span, message));
     }
 
+    /// An error over all of `tokens`, first to last (a plain span covers only the first token).
+    pub fn push_spanned(&mut self, tokens: impl quote::ToTokens, message: impl Display) {
+        self.add(syn::Error::new_spanned(tokens, message));
+    }
+
     pub fn add(&mut self, error: syn::Error) {
         match &mut self.0 {
             Some(errors) => errors.combine(error),
@@ -59,8 +64,8 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, errors: &mut Errors) -> 
         } else {
             "`depends_on`"
         };
-        errors.push(
-            extra.span(),
+        errors.push_spanned(
+            extra,
             format_args!(
                 "this parameter has no dependency: a service's parameters after the context \
                  take its dependencies' outputs, so list the service it takes in {hint}, in \
@@ -215,8 +220,8 @@ fn is_async(service: &ServiceFn, errors: &mut Errors) {
 fn has_no_generics(service: &ServiceFn, errors: &mut Errors) {
     let generics = &service.item.sig.generics;
     if !generics.params.is_empty() || generics.where_clause.is_some() {
-        errors.push(
-            generics.span(),
+        errors.push_spanned(
+            generics,
             "a service cannot have generic parameters: an orchestration calls it with concrete \
              types (elided lifetimes such as `&Context<P>` are fine)",
         );
@@ -247,8 +252,8 @@ fn takes_context_first(service: &ServiceFn, errors: &mut Errors) {
         ),
         Some(FnArg::Typed(param)) => {
             if !matches!(*param.ty, Type::Reference(_)) {
-                errors.push(
-                    param.ty.span(),
+                errors.push_spanned(
+                    &param.ty,
                     "a service's first parameter is its context, by reference: `&Context<Payload>`",
                 );
             }
@@ -279,8 +284,8 @@ fn param_mode(param: &FnArg, errors: &mut Errors) -> DepMode {
         return DepMode::Required;
     };
     dep_mode(&typed.ty).unwrap_or_else(|| {
-        errors.push(
-            typed.ty.span(),
+        errors.push_spanned(
+            &typed.ty,
             "a dependency parameter borrows the dependency's output: write `&T` to be skipped \
              if the dependency fails, or `Option<&T>` to run anyway",
         );

@@ -104,3 +104,12 @@ async fn main() {
     .await;
     assert!(report.is_success(), "{report:?}");
 }
+
+// An orchestration behind a `cfg` that is off: nothing of it is compiled, not even its imports
+// (which would otherwise warn as unused).
+orchestration! {
+    /// Compiled only in a configuration that does not exist.
+    #[cfg(any())]
+    #[allow(missing_docs)]
+    pub never(u32) { billing::payments }
+}
