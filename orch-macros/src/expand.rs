@@ -116,9 +116,16 @@ pub fn callback(name: &Ident, vis: &Visibility, meta: &ServiceMeta) -> TokenStre
         "the service `{name}` was compiled by another version of orch's macros than the \
          orchestration listing it: build both with one version of orch"
     );
+    // Only a `pub` service's callback must reach other crates, which takes `#[macro_export]` (and
+    // with it the crate root, hence the hash). Any other stays a plain `macro_rules!` of its
+    // module, re-exported as far as the crate: no name to clash with anywhere else.
+    let export = match vis {
+        Visibility::Public(_) => quote!(#[macro_export]),
+        _ => TokenStream::new(),
+    };
     quote! {
         #[doc(hidden)]
-        #[macro_export]
+        #export
         macro_rules! #macro_name {
             (@#protocol { [$($next:tt)*] $($rest:tt)* } { $($acc:tt)* }) => {
                 $($next)*! { @#protocol { $($rest)* } { $($acc)* #meta } }
@@ -139,8 +146,8 @@ pub fn callback(name: &Ident, vis: &Visibility, meta: &ServiceMeta) -> TokenStre
     }
 }
 
-/// A hash of where the service is defined: `#[macro_export]` puts every callback at the crate
-/// root, so two services with one name in two modules need two macro names.
+/// A hash of where the service is defined: `#[macro_export]` puts a public service's callback at
+/// the crate root, so two public services with one name in two modules need two macro names.
 fn location_hash(name: &Ident) -> String {
     let span = name.span().unwrap();
     // The last components of the file's path, not all of it: the name appears in some compiler
