@@ -214,15 +214,11 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         .order
         .iter()
         .map(|&i| service_future(&services, finish, checked, i));
-    let polls = checked.order.iter().enumerate().map(|(position, &i)| {
-        let future = &services[i].future;
+    let polls = checked.order.iter().map(|&i| {
+        let task = &services[i].future;
         quote! {
-            if !__done[#position] {
-                if ::core::future::Future::poll(#future.as_mut(), __cx).is_ready() {
-                    __done[#position] = true;
-                } else {
-                    __pending = true;
-                }
+            if !#task.is_done() && #task.as_mut().poll(__cx).is_pending() {
+                __pending = true;
             }
         }
     });
@@ -441,10 +437,9 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                     #(#slots_declared)*
                     {
                         #(#futures_declared)*
-                        let mut __done = [false; #count];
                         // Polls every unfinished service in topological order on every wake-up,
                         // which is what lets a dependent wait without a waker (see
-                        // `orch::__private::wait`).
+                        // `orch::__private::deps`).
                         ::orch::__private::join(|__cx| {
                             let mut __pending = false;
                             #(#polls)*
@@ -516,7 +511,7 @@ impl Service {
     }
 }
 
-/// The future of service `i`: wait for its dependencies (or decide to skip it), then run it.
+/// The task of service `i`: its context, what it waits for, and how it is called.
 fn service_future(
     services: &[Service],
     finish: &Finish,
@@ -524,24 +519,17 @@ fn service_future(
     i: usize,
 ) -> TokenStream {
     let service = &services[i];
-    let (index, slot, future, path, ty) = (
+    let (index, slot, task, path, ty) = (
         u32::try_from(service.index).unwrap_or(u32::MAX),
         &service.slot,
         &service.future,
         &service.path,
         &service.ty,
     );
+    let context = format_ident!("__context_{}", service.index);
     // Reported at the listed path, so a payload mismatch points at the user's token.
     let ctx = Ident::new("__ctx", at(service.listed));
     let deps = &checked.deps[i];
-    if deps.is_empty() {
-        return quote! {
-            let mut #future = ::orch::__private::pin!(async {
-                let __context = __run.context::<#ty>();
-                __run.execute::<#ty, _, _>(#index, &#slot, &__context, |__ctx| #path(#ctx)).await
-            });
-        };
-    }
     let locals: Vec<Ident> = (0..deps.len())
         .map(|k| format_ident!("__dep_{}", k))
         .collect();
@@ -573,26 +561,29 @@ fn service_future(
                 }
             }
         });
+    // The dependencies' check comes first, so that the arguments' types are known from the
+    // dependencies' outputs when the call is checked against the service's parameters.
     quote! {
-        let mut #future = ::orch::__private::pin!(async {
-            let __deps = ::orch::__private::wait(|| {
+        let #context = __run.context::<#ty>();
+        let mut #task = ::orch::__private::pin!(::orch::__private::Task::<#ty, _, _, _, _, _, _, _, _>::new(
+            &__run,
+            &#slot,
+            &#context,
+            #index,
+            || {
                 #(#reads)*
                 #(#skips)*
                 match (#(#locals,)*) {
                     (#(::orch::__private::Dep::Ready(#locals),)*) => {
                         ::orch::__private::Poll::Ready(::core::result::Result::Ok((#(#locals,)*)))
                     }
+                    #[allow(unreachable_patterns)]
                     _ => ::orch::__private::Poll::Pending,
                 }
-            });
-            match __deps.await {
-                ::core::result::Result::Ok((#(#locals,)*)) => {
-                    let __context = __run.context::<#ty>();
-                    __run.execute::<#ty, _, _>(#index, &#slot, &__context, move |__ctx| #path(#ctx, #(#args),*)).await
-                }
-                ::core::result::Result::Err(__skip) => __run.skip::<#ty>(&#slot, __skip).await,
-            }
-        });
+            },
+            |__ctx, (#(#locals,)*)| #path(#ctx, #(#args),*),
+            ::orch::__private::resume,
+        ));
     }
 }
 

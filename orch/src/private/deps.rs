@@ -1,6 +1,6 @@
-//! How a service's future waits for its dependencies.
+//! How a service's task waits for its dependencies.
 //!
-//! The generated plan polls every unfinished service future, in a topological order, each time
+//! The generated plan polls every unfinished service task, in a topological order, each time
 //! the run's task wakes (see [`join`]). A dependent is therefore always polled after its
 //! dependencies in the same pass, and sees an outcome stored earlier in that pass: waiting needs
 //! no waker, no channel and no allocation.
@@ -44,11 +44,6 @@ pub fn optional<T, E>(slot: &Slot<T, E>) -> Dep<Option<&T>> {
         None => Dep::Waiting,
         Some(outcome) => Dep::Ready(outcome.output()),
     }
-}
-
-/// Waits until `check` is ready. It registers no waker: see the module docs.
-pub fn wait<T>(mut check: impl FnMut() -> Poll<T>) -> impl Future<Output = T> {
-    poll_fn(move |_| check())
 }
 
 /// Drives the plan: `poll_all` polls every unfinished service future in topological order and

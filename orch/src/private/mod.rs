@@ -4,11 +4,13 @@ mod deps;
 mod probe;
 mod run;
 mod slot;
+mod task;
 
-pub use deps::{Dep, join, optional, required, wait};
+pub use deps::{Dep, join, optional, required};
 pub use probe::*;
-pub use run::{OutcomeSlot, Run, status, take};
+pub use run::{OutcomeSlot, Run, resume, status, take};
 pub use slot::Slot;
+pub use task::Task;
 
 pub use crate::context::ContextScope;
 pub use core::pin::pin;

@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::slot::Slot;
+use super::task::{Resumption, Unit};
 use std::task::Poll;
 
 use crate::context::{Context, ContextScope};
@@ -54,6 +55,9 @@ pub struct Run<'r, P, J: ?Sized> {
     journaled: Option<Journaled>,
     interruption: OnceLock<Interruption>,
     span: tracing::Span,
+    /// Whether a subscriber took the run's span: attempts get spans only then, and asking once
+    /// per run is cheaper than asking for every attempt of every service.
+    attempt_spans: bool,
 }
 
 struct Journaled {
@@ -81,6 +85,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             organization_id = %request.organization_id,
         );
         Run {
+            attempt_spans: !span.is_disabled(),
             orchestration,
             request,
             journal,
@@ -131,103 +136,19 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         self.interruption.get().cloned()
     }
 
-    /// Runs service `S` (the `index`-th of the orchestration) with its retry policy and stores
-    /// its outcome in `slot`. `call` makes one attempt.
-    ///
-    /// Written for the path every service takes, a first attempt that succeeds: nothing is
-    /// recorded, formatted or entered unless a journal or a subscriber is there to take it.
-    pub async fn execute<'a, S, F, Fut>(
-        &'a self,
-        index: u32,
-        slot: &'a OutcomeSlot<S::Output, S::Error>,
-        ctx: &'a ContextScope<'r, P>,
-        mut call: F,
-    ) where
-        S: Service,
-        F: FnMut(&'a Context<P>) -> Fut,
-        Fut: Future<Output = Result<S::Output, S::Error>>,
-    {
-        let ctx: &'a Context<P> = ctx;
-        let mut errors = Vec::new();
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            if let Some(why) = self.interruption.get() {
-                // Boxed, like every path but a first attempt's success: the service future
-                // stays small, and only runs that retry, fail or are interrupted allocate.
-                break Box::pin(self.cancel::<S>(why.clone())).await;
-            }
-            if self.journaled.is_some() {
-                let event = Event::AttemptStarted {
-                    service: Cow::Borrowed(S::NAME),
-                    attempt,
-                };
-                record!(self, event);
-            }
-            if let Some(why) = self.interruption.get() {
-                // The start could not be recorded: a service whose start is not in the journal
-                // must not run.
-                break Box::pin(self.cancel::<S>(why.clone())).await;
-            }
-            ctx.start_attempt(attempt);
-            let result = {
-                // Attempt spans are made only inside a run span a subscriber took: checking
-                // once per run is cheaper than asking for every attempt of every service.
-                let span = match self.span.is_disabled() {
-                    true => tracing::Span::none(),
-                    false => tracing::info_span!("orch.attempt", service = S::NAME, attempt),
-                };
-                let mut future = pin!(call(ctx));
-                poll_fn(|cx| {
-                    let _entered = span.enter();
-                    match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                        Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-                        Ok(Poll::Pending) => Poll::Pending,
-                        Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
-                    }
-                })
-                .await
-            };
-            if self.journaled.is_some() {
-                for warning in ctx.take_warnings() {
-                    record!(self, at: warning.at, warning.offset, Event::Warning {
-                        service: Cow::Borrowed(S::NAME),
-                        attempt,
-                        message: warning.message,
-                    });
-                }
-            }
-            let (error, retry_in, permanent) = match result {
-                Ok(Ok(output)) => {
-                    if self.journaled.is_some() {
-                        record!(
-                            self,
-                            Event::AttemptSucceeded {
-                                service: Cow::Borrowed(S::NAME),
-                                attempt,
-                                output_type: Cow::Borrowed(type_name::<S::Output>()),
-                                output: guarded(|| S::__output_json(&output)).unwrap_or(None),
-                            }
-                        );
-                    }
-                    break Outcome::Succeeded(Success {
-                        output,
-                        attempts: attempt,
-                    });
-                }
-                Ok(Err(error)) => Box::pin(self.failed::<S>(index, attempt, error)).await,
-                Err(message) => Box::pin(self.panicked::<S>(attempt, message)).await,
-            };
-            errors.push(error);
-            match retry_in {
-                // No pointless wait: a run the journal interrupted starts no attempt.
-                Some(_) if self.interruption.get().is_some() => continue,
-                Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
-                None => break Outcome::Failed(Failure::from_attempts(errors, permanent)),
-            }
-        };
-        // Only this service's future sets its slot, once.
-        let _ = slot.set(outcome);
+    /// Whether the run was interrupted: no attempt starts after that.
+    pub(super) fn is_interrupted(&self) -> bool {
+        self.interruption.get().is_some()
+    }
+
+    /// The span of attempt `attempt` of `S`: none unless a subscriber took the run's span.
+    #[inline]
+    pub(super) fn attempt_span<S: Service>(&self, attempt: u32) -> tracing::Span {
+        if self.attempt_spans {
+            tracing::info_span!("orch.attempt", service = S::NAME, attempt)
+        } else {
+            tracing::Span::none()
+        }
     }
 
     /// Records a failed attempt; returns its error, the delay before the next attempt (if
@@ -360,12 +281,120 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 }
 
+/// The rest of a task's work, from where its inline path stopped (see [`Task`]): journal
+/// writes, failures and retries, skips and interruptions. Boxed by the task, so every path but
+/// a first attempt's unjournaled success may allocate.
+///
+/// [`Task`]: super::task::Task
+pub async fn resume<'a, S, P, J, A, C, Fut>(
+    unit: Unit<'a, S, P, J>,
+    mut call: C,
+    from: Resumption<S::Output, S::Error, A>,
+) where
+    S: Service,
+    J: Journal + ?Sized,
+    A: Copy,
+    C: FnMut(&'a Context<P>, A) -> Fut,
+    Fut: Future<Output = Result<S::Output, S::Error>>,
+{
+    let Unit {
+        run,
+        slot,
+        ctx,
+        index,
+    } = unit;
+    let (args, mut attempt, mut ended) = match from {
+        Resumption::Skip(skip) => return run.skip::<S>(slot, skip).await,
+        Resumption::Attempt { args, attempt } => (args, attempt, None),
+        Resumption::Ended {
+            args,
+            attempt,
+            result,
+        } => (args, attempt, Some(result)),
+    };
+    let mut errors = Vec::new();
+    let outcome = loop {
+        let result = match ended.take() {
+            Some(result) => result,
+            None => {
+                if let Some(why) = run.interruption.get() {
+                    break run.cancel::<S>(why.clone()).await;
+                }
+                if run.journaled.is_some() {
+                    let event = Event::AttemptStarted {
+                        service: Cow::Borrowed(S::NAME),
+                        attempt,
+                    };
+                    record!(run, event);
+                }
+                if let Some(why) = run.interruption.get() {
+                    // The start could not be recorded: a service whose start is not in the
+                    // journal must not run.
+                    break run.cancel::<S>(why.clone()).await;
+                }
+                ctx.start_attempt(attempt);
+                let span = run.attempt_span::<S>(attempt);
+                let mut future = pin!(call(ctx, args));
+                poll_fn(|cx| {
+                    let _entered = span.enter();
+                    match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                        Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+                    }
+                })
+                .await
+            }
+        };
+        if run.journaled.is_some() {
+            for warning in ctx.take_warnings() {
+                record!(run, at: warning.at, warning.offset, Event::Warning {
+                    service: Cow::Borrowed(S::NAME),
+                    attempt,
+                    message: warning.message,
+                });
+            }
+        }
+        let (error, retry_in, permanent) = match result {
+            Ok(Ok(output)) => {
+                if run.journaled.is_some() {
+                    record!(
+                        run,
+                        Event::AttemptSucceeded {
+                            service: Cow::Borrowed(S::NAME),
+                            attempt,
+                            output_type: Cow::Borrowed(type_name::<S::Output>()),
+                            output: guarded(|| S::__output_json(&output)).unwrap_or(None),
+                        }
+                    );
+                }
+                break Outcome::Succeeded(Success {
+                    output,
+                    attempts: attempt,
+                });
+            }
+            Ok(Err(error)) => run.failed::<S>(index, attempt, error).await,
+            Err(message) => run.panicked::<S>(attempt, message).await,
+        };
+        errors.push(error);
+        match retry_in {
+            // No pointless wait: a run the journal interrupted starts no attempt.
+            Some(_) if run.interruption.get().is_some() => {}
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => break Outcome::Failed(Failure::from_attempts(errors, permanent)),
+        }
+        attempt += 1;
+    };
+    // Only this service's task sets its slot, once.
+    let _ = slot.set(outcome);
+}
+
 /// Runs `f`, turning a panic into `Err(message)`.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&str>() {
         (*message).to_owned()
     } else if let Some(message) = payload.downcast_ref::<String>() {

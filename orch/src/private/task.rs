@@ -1,0 +1,195 @@
+//! One service of a plan, as the plan polls it.
+//!
+//! A `Task` waits for its dependencies, then runs the service's first attempt inline: on the
+//! path every service of a successful, unjournaled run takes, there is no nested state machine,
+//! no allocation and no clock read. Everything else (journal writes, failures, retries, skips,
+//! interruptions) continues in [`Run::resume`], boxed, off that path.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::run::{OutcomeSlot, Run, panic_message};
+use crate::context::Context;
+use crate::journal::Journal;
+use crate::outcome::{Outcome, Skip, Success};
+use crate::service::Service;
+
+/// What a task needs of its run, shared with the boxed rest of its work.
+pub struct Unit<'a, S: Service, P, J: ?Sized> {
+    pub(super) run: &'a Run<'a, P, J>,
+    pub(super) slot: &'a OutcomeSlot<S::Output, S::Error>,
+    pub(super) ctx: &'a Context<P>,
+    pub(super) index: u32,
+}
+
+impl<S: Service, P, J: ?Sized> Clone for Unit<'_, S, P, J> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: Service, P, J: ?Sized> Copy for Unit<'_, S, P, J> {}
+
+/// Where the boxed rest of a task's work starts.
+pub enum Resumption<T, E, A> {
+    /// A dependency it needs did not succeed.
+    Skip(Skip),
+    /// Attempt `attempt` is to start (the first one of a journaled or interrupted run).
+    Attempt { args: A, attempt: u32 },
+    /// Attempt `attempt` ended without success: `Err` if it panicked.
+    Ended {
+        args: A,
+        attempt: u32,
+        result: Result<Result<T, E>, String>,
+    },
+}
+
+pin_project! {
+    /// One service of a plan: see the module docs.
+    pub struct Task<'a, S: Service, P, J: ?Sized, A, D, C, R, Fut, K> {
+        unit: Unit<'a, S, P, J>,
+        deps: D,
+        call: Option<C>,
+        resume: Option<R>,
+        #[pin]
+        state: State<A, Fut, K>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<A, Fut, K> {
+        Waiting,
+        Running {
+            #[pin]
+            attempt: Fut,
+            args: A,
+            span: tracing::Span,
+        },
+        Resumed { rest: Pin<Box<K>> },
+        Done,
+    }
+}
+
+impl<'a, S, P, J, A, D, C, R, Fut, K> Task<'a, S, P, J, A, D, C, R, Fut, K>
+where
+    S: Service,
+    J: Journal + ?Sized,
+    A: Copy,
+    D: FnMut() -> Poll<Result<A, Skip>>,
+    C: FnMut(&'a Context<P>, A) -> Fut,
+    Fut: Future<Output = Result<S::Output, S::Error>>,
+    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Output, S::Error, A>) -> K,
+    K: Future<Output = ()>,
+{
+    /// The task of service `S`, the `index`-th of its orchestration. `deps` says whether its
+    /// dependencies have finished, with the arguments `call` then takes; `resume` is
+    /// [`Run::resume`], passed in so that its future's type can be inferred.
+    #[inline(always)]
+    pub fn new(
+        run: &'a Run<'a, P, J>,
+        slot: &'a OutcomeSlot<S::Output, S::Error>,
+        ctx: &'a Context<P>,
+        index: u32,
+        deps: D,
+        call: C,
+        resume: R,
+    ) -> Self {
+        Task {
+            unit: Unit {
+                run,
+                slot,
+                ctx,
+                index,
+            },
+            deps,
+            call: Some(call),
+            resume: Some(resume),
+            state: State::Waiting,
+        }
+    }
+
+    /// Whether the task has stored its outcome.
+    #[inline(always)]
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Advances the task; `Ready` once its outcome is stored.
+    #[inline(always)]
+    pub fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let unit = *this.unit;
+        loop {
+            let resumption = match this.state.as_mut().project() {
+                StateProj::Waiting => match (this.deps)() {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(skip)) => Resumption::Skip(skip),
+                    Poll::Ready(Ok(args)) if J::ENABLED || unit.run.is_interrupted() => {
+                        Resumption::Attempt { args, attempt: 1 }
+                    }
+                    Poll::Ready(Ok(args)) => {
+                        let Some(call) = this.call.as_mut() else {
+                            unreachable!("orch: a task's call is taken only when it resumes")
+                        };
+                        unit.ctx.start_attempt(1);
+                        let attempt = call(unit.ctx, args);
+                        let span = unit.run.attempt_span::<S>(1);
+                        this.state.set(State::Running {
+                            attempt,
+                            args,
+                            span,
+                        });
+                        continue;
+                    }
+                },
+                StateProj::Running {
+                    attempt,
+                    args,
+                    span,
+                } => {
+                    let polled = {
+                        let _entered = span.enter();
+                        catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)))
+                    };
+                    let result = match polled {
+                        Ok(Poll::Pending) => return Poll::Pending,
+                        Ok(Poll::Ready(Ok(output))) => {
+                            // Only this task sets its slot, once.
+                            let _ = unit.slot.set(Outcome::Succeeded(Success {
+                                output,
+                                attempts: 1,
+                            }));
+                            this.state.set(State::Done);
+                            return Poll::Ready(());
+                        }
+                        Ok(Poll::Ready(Err(error))) => Ok(Err(error)),
+                        Err(payload) => Err(panic_message(payload.as_ref())),
+                    };
+                    Resumption::Ended {
+                        args: *args,
+                        attempt: 1,
+                        result,
+                    }
+                }
+                StateProj::Resumed { rest } => {
+                    if rest.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.state.set(State::Done);
+                    return Poll::Ready(());
+                }
+                StateProj::Done => return Poll::Ready(()),
+            };
+            let (Some(call), Some(resume)) = (this.call.take(), this.resume.take()) else {
+                unreachable!("orch: a task resumes once")
+            };
+            let rest = Box::pin(resume(unit, call, resumption));
+            this.state.set(State::Resumed { rest });
+        }
+    }
+}
