@@ -378,7 +378,10 @@ async fn a_panic_is_journaled_as_a_failed_attempt_marked_panicked_without_retry(
                     attempt: 1,
                     error: "kaboom 42 after an await".to_owned(),
                     panicked: true,
+                    timed_out: false,
+                    retry_after: None,
                     retry_in: None,
+                    stop: Some(orch::StopReason::Panicked),
                 }
             ),
         ]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{ms, of_service, request};
 use orch::prelude::*;
-use orch::{Event, JournalEntry, RunStatus, Summary};
+use orch::{Event, JournalEntry, RunStatus, StopReason, Summary};
 use serde_json::{Value, json};
 
 /// A serializable payload.
@@ -100,7 +100,10 @@ fn failed(service: &'static str, attempt: u32, error: &str, retry_in: Option<Dur
         attempt,
         error: error.to_owned(),
         panicked: false,
+        timed_out: false,
+        retry_after: None,
         retry_in,
+        stop: retry_in.is_none().then_some(StopReason::AttemptsExhausted),
     }
 }
 
@@ -156,6 +159,7 @@ async fn the_run_starts_and_finishes_with_its_request_status_and_summary() {
                 skipped: 1,
                 cancelled: 0
             },
+            reason: None,
         }
     );
     let run_finished = entries
@@ -372,6 +376,7 @@ async fn a_payload_that_is_not_serializable_is_recorded_by_type_only() {
                 succeeded: 1,
                 ..Summary::default()
             },
+            reason: None,
         }
     );
     assert_eq!(entries.len(), 4);
@@ -393,7 +398,10 @@ async fn a_warning_made_before_a_panic_is_journaled_inside_that_attempt() {
                     attempt: 1,
                     error: "doomed".to_owned(),
                     panicked: true,
+                    timed_out: false,
+                    retry_after: None,
                     retry_in: None,
+                    stop: Some(StopReason::Panicked),
                 }
             ),
         ]

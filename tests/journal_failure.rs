@@ -180,6 +180,7 @@ async fn after_a_transient_write_error_the_journal_records_the_cancellations_and
     assert!(
         kept.contains(&Event::ServiceCancelled {
             service: "two".into(),
+            attempt: None,
             reason: "the journal failed: disk full".to_owned(),
         }),
         "{kept:?}"
@@ -190,7 +191,12 @@ async fn after_a_transient_write_error_the_journal_records_the_cancellations_and
         cause: "two".into(),
     }));
     match kept.last() {
-        Some(Event::RunFinished { status, summary }) => {
+        Some(Event::RunFinished {
+            status,
+            summary,
+            reason,
+        }) => {
+            assert_eq!(reason.as_deref(), Some("the journal failed: disk full"));
             assert_eq!(*status, RunStatus::Interrupted);
             assert_eq!(
                 (

@@ -9,7 +9,9 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Path, ReturnType, Visibility};
 
-use crate::parse::{DepMode, Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta, at, text};
+use crate::parse::{
+    DepMode, Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta, Settings, at, text,
+};
 use crate::validate::{CheckedOrchestration, path_text};
 
 /// The version tag of the callback protocol between `#[service]` and `orchestration!`.
@@ -44,6 +46,17 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         ),
         None => (quote!(::orch::RetryPolicy::NONE), TokenStream::new()),
     };
+    let (timeout, timeout_check) = match &args.timeout {
+        Some((_, expr)) => (
+            quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
+            // A zero timeout would fail every attempt before it ran: refused at compile time,
+            // pointing at the user's expression.
+            quote_spanned! {expr.span()=>
+                const _: () = ::orch::__private::assert_timeout(<#name as ::orch::Service>::TIMEOUT);
+            },
+        ),
+        None => (quote!(::core::option::Option::None), TokenStream::new()),
+    };
     let doc = format!(
         "The service `{name_text}` as a type: `<{name_text} as orch::Service>` gives its output, \
          error and retry policy."
@@ -56,11 +69,18 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         #error_type
         const NAME: &'static str = #name_text;
         const RETRY: ::orch::RetryPolicy = #retry;
+        const TIMEOUT: ::core::option::Option<::core::time::Duration> = #timeout;
 
         fn __is_permanent(error: &#self_error) -> bool {
             #[allow(unused_imports)]
             use ::orch::__private::{PermanentByTrait as _, PermanentNever as _};
             (&&::orch::__private::Probe::<#self_error>::new()).is_permanent(error)
+        }
+
+        fn __retry_after(error: &#self_error) -> ::core::option::Option<::core::time::Duration> {
+            #[allow(unused_imports)]
+            use ::orch::__private::{PermanentByTrait as _, PermanentNever as _};
+            (&&::orch::__private::Probe::<#self_error>::new()).retry_after(error)
         }
 
         fn __describe_error(error: &#self_error) -> ::std::string::String {
@@ -96,6 +116,7 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         };
 
         #retry_check
+        #timeout_check
 
         #callback
     }
@@ -224,6 +245,21 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     });
 
     let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
+    let stops = checked.order.iter().map(|&i| {
+        let (task, slot, ty) = (&services[i].future, &services[i].slot, &services[i].ty);
+        quote! {
+            match #task.as_mut().stop() {
+                ::orch::__private::Stopped::Finished => {}
+                ::orch::__private::Stopped::Skipped(__skip) => __run.skip::<#ty>(&#slot, __skip).await,
+                ::orch::__private::Stopped::Cancelled { running } => {
+                    __run.cancelled::<#ty>(&#slot, running).await;
+                }
+            }
+        }
+    });
+    let settings_const = format_ident!("__ORCH_SETTINGS_{}", name);
+    let settings = settings(&orchestration.settings, &settings_const, &shared);
+    let deadline_checks = deadline_checks(&services, checked, &orchestration.settings);
     let user_paths = services.iter().map(|s| &s.user_path);
     let imports = services.iter().map(|s| &s.import);
     let name_texts: Vec<String> = services.iter().map(|s| text(&s.name)).collect();
@@ -251,6 +287,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             #[doc(hidden)]
             use #user_paths as #imports;
         )*
+        #settings
 
         #(#attrs)*
         #[doc = ""]
@@ -264,6 +301,17 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
 
             /// The services, in the order the orchestration lists them.
             pub const SERVICES: [&str; #count] = [#(#name_texts),*];
+
+            /// The deadline of every run, from its start (`#[orch(deadline = ..)]`).
+            pub const DEADLINE: ::core::option::Option<::core::time::Duration> = super::#settings_const.deadline;
+
+            /// Whether a failure cancels the rest of a run (`#[orch(fail_fast)]`).
+            pub const FAIL_FAST: bool = super::#settings_const.fail_fast;
+
+            /// How many services may be in flight at once (`#[orch(max_in_flight = ..)]`).
+            pub const MAX_IN_FLIGHT: ::core::option::Option<usize> = super::#settings_const.max_in_flight;
+
+            #deadline_checks
 
             /// Every service's outcome in one run.
             #[must_use = "a report can hold failures: check it, or call `into_result`"]
@@ -405,7 +453,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                         #(
                             Failed::#names(failure) => match failure.last_error() {
                                 ::orch::AttemptError::Error(error) => (&&::orch::__private::probe_of(error)).source(error),
-                                ::orch::AttemptError::Panicked(_) => ::core::option::Option::None,
+                                ::orch::AttemptError::Panicked(_) | ::orch::AttemptError::TimedOut(_) => ::core::option::Option::None,
                             },
                         )*
                     }
@@ -427,7 +475,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                 journal: &J,
                 options: ::orch::RunOptions,
             ) -> Report {
-                let __run = ::orch::__private::Run::new(NAME, request, journal, &options);
+                let __run = ::orch::__private::Run::new(NAME, request, journal, &options, super::#settings_const);
                 let __span = ::core::clone::Clone::clone(__run.span());
                 let __plan = async {
                     __run.start(|payload: &Payload| {
@@ -437,18 +485,31 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                     #(#slots_declared)*
                     {
                         #(#futures_declared)*
+                        let mut __watch = ::orch::__private::pin!(__run.watch());
                         // Polls every unfinished service in topological order on every wake-up,
                         // which is what lets a dependent wait without a waker (see
                         // `orch::__private::deps`).
                         ::orch::__private::join(|__cx| {
-                            let mut __pending = false;
-                            #(#polls)*
-                            if __pending {
-                                ::orch::__private::Poll::Pending
-                            } else {
-                                ::orch::__private::Poll::Ready(())
+                            __run.poll_watch(__watch.as_mut(), __cx);
+                            loop {
+                                if __run.interruption().is_some() {
+                                    return ::orch::__private::Poll::Ready(());
+                                }
+                                let mut __pending = false;
+                                #(#polls)*
+                                if !__pending || __run.interruption().is_some() {
+                                    return ::orch::__private::Poll::Ready(());
+                                }
+                                if !__run.pass_again() {
+                                    return ::orch::__private::Poll::Pending;
+                                }
                             }
                         }).await;
+                        if __run.interruption().is_some() {
+                            // Whatever is still running or waiting stops here, in topological
+                            // order: a service whose dependency was just cancelled is skipped.
+                            #(#stops)*
+                        }
                     }
                     // The summary is read from the slots, so that the report is built once, in
                     // place, after the run's end is recorded.
@@ -464,6 +525,84 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             }
         }
     }
+}
+
+/// The orchestration's `#[orch(..)]` settings, as a constant in the user's module, where the
+/// user's expressions resolve as written.
+fn settings(settings: &Settings, constant: &Ident, shared: &TokenStream) -> TokenStream {
+    let deadline = match &settings.deadline {
+        Some((_, expr)) => quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
+        None => quote!(::core::option::Option::None),
+    };
+    let fail_fast = settings.fail_fast.is_some();
+    let max_in_flight = match &settings.max_in_flight {
+        Some((_, expr)) => quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
+        None => quote!(::core::option::Option::None),
+    };
+    // Each check is spanned at its expression, so that an invalid value points there.
+    let deadline_check = settings.deadline.as_ref().map(|(_, expr)| {
+        quote_spanned! {expr.span()=>
+            #shared
+            const _: () = ::orch::__private::Declared::assert_deadline(#constant.deadline);
+        }
+    });
+    let max_in_flight_check = settings.max_in_flight.as_ref().map(|(_, expr)| {
+        quote_spanned! {expr.span()=>
+            #shared
+            const _: () = ::orch::__private::Declared::assert_max_in_flight(#constant.max_in_flight);
+        }
+    });
+    quote! {
+        #shared
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #constant: ::orch::__private::Declared = ::orch::__private::Declared {
+            deadline: #deadline,
+            fail_fast: #fail_fast,
+            max_in_flight: #max_in_flight,
+        };
+        #deadline_check
+        #max_in_flight_check
+    }
+}
+
+/// With a declared deadline: for each service, the latest it can end (its dependencies' latest,
+/// then its own worst case: `RetryPolicy::worst_case`), and a compile error at the first service
+/// of a path that can end past the deadline. Skipped when a service on the way has no timeout.
+fn deadline_checks(
+    services: &[Service],
+    checked: &CheckedOrchestration,
+    settings: &Settings,
+) -> TokenStream {
+    if settings.deadline.is_none() {
+        return TokenStream::new();
+    }
+    let latest = |i: usize| format_ident!("__LATEST_END_{}", i);
+    let checks = checked.order.iter().map(|&i| {
+        let service = &services[i];
+        let ty = &service.ty;
+        let own = latest(i);
+        let deps: Vec<Ident> = checked.deps[i].iter().map(|&(dep, _)| latest(dep)).collect();
+        let message = format!(
+            "orch: `{}` can end after the orchestration's deadline: its dependencies and its own \
+             attempts, each up to its timeout, with every wait up to its policy's max_delay, can \
+             take longer than `deadline`. Raise the deadline, or lower this path's timeouts, \
+             retries or max_delay (or set a retry budget, `RetryPolicy::with_max_elapsed`)",
+            service.name
+        );
+        quote_spanned! {service.listed=>
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals)]
+            const #own: ::core::option::Option<::core::time::Duration> = ::orch::__private::latest_end(
+                &[#(#deps),*],
+                <#ty as ::orch::Service>::RETRY.worst_case(<#ty as ::orch::Service>::TIMEOUT),
+            );
+            const _: () = if ::orch::__private::ends_late(#own, &[#(#deps),*], DEADLINE) {
+                ::core::panic!(#message)
+            };
+        }
+    });
+    quote!(#(#checks)*)
 }
 
 /// What the generated code needs of one listed service.

@@ -11,16 +11,21 @@ use syn::{
 mod kw {
     syn::custom_keyword!(depends_on);
     syn::custom_keyword!(retry);
+    syn::custom_keyword!(timeout);
+    syn::custom_keyword!(deadline);
+    syn::custom_keyword!(fail_fast);
+    syn::custom_keyword!(max_in_flight);
     syn::custom_keyword!(required);
     syn::custom_keyword!(optional);
     syn::custom_keyword!(poisoned);
 }
 
-/// `#[service(depends_on = [a, b], retry = EXPR)]`.
+/// `#[service(depends_on = [a, b], retry = EXPR, timeout = EXPR)]`.
 #[derive(Default)]
 pub struct ServiceArgs {
     pub depends_on: Option<(kw::depends_on, Vec<Ident>)>,
     pub retry: Option<(kw::retry, Expr)>,
+    pub timeout: Option<(kw::timeout, Expr)>,
 }
 
 impl Parse for ServiceArgs {
@@ -45,12 +50,19 @@ impl Parse for ServiceArgs {
                 }
                 input.parse::<Token![=]>()?;
                 args.retry = Some((key, input.parse()?));
+            } else if lookahead.peek(kw::timeout) {
+                let key: kw::timeout = input.parse()?;
+                if args.timeout.is_some() {
+                    return Err(syn::Error::new(key.span, "`timeout` is given twice"));
+                }
+                input.parse::<Token![=]>()?;
+                args.timeout = Some((key, input.parse()?));
             } else if input.peek(syn::Ident) {
                 let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
                 return Err(syn::Error::new(
                     key.span(),
                     format_args!(
-                        "unknown key `{key}` in `#[service(..)]`: expected `depends_on` or `retry`"
+                        "unknown key `{key}` in `#[service(..)]`: expected `depends_on`, `retry` or `timeout`"
                     ),
                 ));
             } else {
@@ -148,6 +160,8 @@ pub fn dep_mode(ty: &Type) -> Option<DepMode> {
 /// `orchestration! { #[attrs] vis name(Payload) { path, path, .. } }`.
 pub struct Orchestration {
     pub attrs: Vec<Attribute>,
+    /// From `#[orch(..)]`.
+    pub settings: Settings,
     pub vis: Visibility,
     pub name: Ident,
     pub payload: Type,
@@ -156,16 +170,29 @@ pub struct Orchestration {
 
 impl Parse for Orchestration {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = input.call(Attribute::parse_outer)?;
+        let mut settings = Settings::default();
+        let mut seen_settings = false;
         const ALLOWED: [&str; 7] = ["doc", "cfg", "allow", "expect", "warn", "deny", "forbid"];
         for attr in &attrs {
-            if !ALLOWED.iter().any(|name| attr.path().is_ident(name)) {
+            if attr.path().is_ident("orch") {
+                if seen_settings {
+                    return Err(syn::Error::new_spanned(
+                        attr,
+                        "`#[orch(..)]` is given twice: put every setting in one",
+                    ));
+                }
+                seen_settings = true;
+                settings = attr.parse_args()?;
+            } else if !ALLOWED.iter().any(|name| attr.path().is_ident(name)) {
                 return Err(syn::Error::new_spanned(
                     attr,
-                    "an orchestration takes doc comments, `#[cfg(..)]` and lint attributes only",
+                    "an orchestration takes doc comments, `#[cfg(..)]`, lint attributes and \
+                     `#[orch(deadline = .., fail_fast, max_in_flight = ..)]` only",
                 ));
             }
         }
+        attrs.retain(|attr| !attr.path().is_ident("orch"));
         let vis = input.parse()?;
         let name = input.parse().map_err(|error| {
             syn::Error::new(error.span(), "expected the orchestration's name: `orchestration! { checkout(Order) { payments, analytics } }`")
@@ -193,11 +220,69 @@ impl Parse for Orchestration {
         }
         Ok(Orchestration {
             attrs,
+            settings,
             vis,
             name,
             payload,
             services,
         })
+    }
+}
+
+/// `#[orch(deadline = EXPR, fail_fast, max_in_flight = EXPR)]` on an orchestration: defaults for
+/// each of its runs, which `RunOptions` can override.
+#[derive(Default)]
+pub struct Settings {
+    pub deadline: Option<(kw::deadline, Expr)>,
+    pub fail_fast: Option<kw::fail_fast>,
+    pub max_in_flight: Option<(kw::max_in_flight, Expr)>,
+}
+
+impl Parse for Settings {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut settings = Settings::default();
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            let twice = |span: Span, key: &str| {
+                syn::Error::new(span, format_args!("`{key}` is given twice"))
+            };
+            if lookahead.peek(kw::deadline) {
+                let key: kw::deadline = input.parse()?;
+                if settings.deadline.is_some() {
+                    return Err(twice(key.span, "deadline"));
+                }
+                input.parse::<Token![=]>()?;
+                settings.deadline = Some((key, input.parse()?));
+            } else if lookahead.peek(kw::fail_fast) {
+                let key: kw::fail_fast = input.parse()?;
+                if settings.fail_fast.is_some() {
+                    return Err(twice(key.span, "fail_fast"));
+                }
+                settings.fail_fast = Some(key);
+            } else if lookahead.peek(kw::max_in_flight) {
+                let key: kw::max_in_flight = input.parse()?;
+                if settings.max_in_flight.is_some() {
+                    return Err(twice(key.span, "max_in_flight"));
+                }
+                input.parse::<Token![=]>()?;
+                settings.max_in_flight = Some((key, input.parse()?));
+            } else if input.peek(syn::Ident) {
+                let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+                return Err(syn::Error::new(
+                    key.span(),
+                    format_args!(
+                        "unknown setting `{key}` in `#[orch(..)]`: expected `deadline`, \
+                         `fail_fast` or `max_in_flight`"
+                    ),
+                ));
+            } else {
+                return Err(lookahead.error());
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(settings)
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ pub struct Context<P> {
     service: &'static str,
     /// Set by the run before each attempt; atomic so that the context stays `Sync`.
     attempt: AtomicU32,
+    /// Whether an attempt is running: a run cancelled now journals it as ended by the cancel.
+    in_attempt: AtomicBool,
     max_attempts: u32,
     /// When the run started, if it is journaled: warnings then carry timestamps.
     run_start: Option<tokio::time::Instant>,
@@ -76,6 +78,7 @@ impl<'r, P> ContextScope<'r, P> {
             request: NonNull::from(request),
             service,
             attempt: AtomicU32::new(0),
+            in_attempt: AtomicBool::new(false),
             max_attempts,
             run_start,
             warnings: Mutex::new(Vec::new()),
@@ -98,6 +101,18 @@ impl<P> Deref for ContextScope<'_, P> {
 impl<P> Context<P> {
     pub(crate) fn start_attempt(&self, attempt: u32) {
         self.attempt.store(attempt, Ordering::Relaxed);
+        self.in_attempt.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn end_attempt(&self) {
+        self.in_attempt.store(false, Ordering::Relaxed);
+    }
+
+    /// The attempt running now, if one is.
+    pub(crate) fn running_attempt(&self) -> Option<u32> {
+        self.in_attempt
+            .load(Ordering::Relaxed)
+            .then(|| self.attempt())
     }
 
     /// The request the run is for.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::outcome::Summary;
+use crate::outcome::{StopReason, Summary};
 use crate::timestamp::Timestamp;
 
 /// Where a run's [`JournalEntry`]s go.
@@ -194,6 +194,21 @@ pub enum Event {
         error: String,
         /// Whether the attempt panicked.
         panicked: bool,
+        /// Whether the attempt ran past the service's timeout and was cancelled.
+        #[serde(default)]
+        timed_out: bool,
+        /// The wait the error asked for ([`Retryable::retry_after`](crate::Retryable::retry_after),
+        /// `retry_after_ns` in JSON), if it asked.
+        #[serde(
+            rename = "retry_after_ns",
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "optional_nanos"
+        )]
+        retry_after: Option<Duration>,
+        /// Why the service stops here; absent when it is retried.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stop: Option<StopReason>,
         /// How long the run waits before the next attempt (`retry_in_ns` in JSON); absent when
         /// this was the service's last attempt.
         #[serde(
@@ -217,6 +232,9 @@ pub enum Event {
     ServiceCancelled {
         /// The service.
         service: Cow<'static, str>,
+        /// The attempt that was running and was stopped, if one was: this entry ends it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
         /// Why the run was interrupted.
         reason: String,
     },
@@ -235,6 +253,9 @@ pub enum Event {
         status: RunStatus,
         /// How many services ended in each status.
         summary: Summary,
+        /// Why the run was interrupted, if it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }
 
@@ -325,7 +346,7 @@ fn saturating_nanos(duration: &Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-mod nanos {
+pub(crate) mod nanos {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
@@ -392,7 +413,27 @@ mod tests {
                 attempt: 1,
                 error: "timeout".into(),
                 panicked: false,
+                timed_out: true,
+                retry_after: Some(Duration::from_millis(80)),
                 retry_in: Some(Duration::from_millis(100)),
+                stop: None,
+            }),
+            entry(Event::AttemptFailed {
+                service: "fraud".into(),
+                attempt: 2,
+                error: "slow down".into(),
+                panicked: false,
+                timed_out: false,
+                retry_after: Some(Duration::from_secs(60)),
+                retry_in: None,
+                stop: Some(crate::StopReason::RetryAfterTooLong {
+                    after: Duration::from_secs(60),
+                }),
+            }),
+            entry(Event::ServiceCancelled {
+                service: "fraud".into(),
+                attempt: Some(3),
+                reason: "the run's deadline passed".into(),
             }),
         ];
         for case in cases {

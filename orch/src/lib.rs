@@ -41,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+mod cancellation;
 mod context;
 mod journal;
 mod options;
@@ -54,6 +55,7 @@ mod timestamp;
 #[path = "private/mod.rs"]
 pub mod __private;
 
+pub use cancellation::Cancellation;
 pub use context::Context;
 pub use journal::{
     Event, InMemoryJournal, Journal, JournalEntry, JournalError, NoJournal, RunStatus,
@@ -61,7 +63,8 @@ pub use journal::{
 pub use options::RunOptions;
 pub use orch_macros::{orchestration, service};
 pub use outcome::{
-    AttemptError, Failure, Interruption, Outcome, RunError, Skip, Status, Success, Summary,
+    AttemptError, Failure, Interruption, Outcome, RunError, Skip, Status, StopReason, Success,
+    Summary,
 };
 pub use request::Request;
 pub use retry::{PolicyError, RetryPolicy, Retryable};
@@ -71,7 +74,7 @@ pub use timestamp::{ParseTimestampError, Timestamp};
 /// Everything a module that defines services or orchestrations needs: `use orch::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Context, InMemoryJournal, Journal, NoJournal, Outcome, Request, RetryPolicy, Retryable,
-        RunOptions, orchestration, service,
+        Cancellation, Context, InMemoryJournal, Journal, NoJournal, Outcome, Request, RetryPolicy,
+        Retryable, RunOptions, orchestration, service,
     };
 }

@@ -1,6 +1,7 @@
 //! What happened to each service of a run, and to the run as a whole.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,30 @@ pub struct Success<T> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure<E> {
     errors: Vec<AttemptError<E>>,
-    permanent: bool,
+    stop: StopReason,
+}
+
+/// Why a failed service was not tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+#[non_exhaustive]
+pub enum StopReason {
+    /// Its error was permanent (see [`Retryable`](crate::Retryable)).
+    Permanent,
+    /// It panicked: a bug, which a retry would not fix.
+    Panicked,
+    /// It used every attempt its retry policy allows.
+    AttemptsExhausted,
+    /// The next attempt would have started after the policy's
+    /// [`max_elapsed`](crate::RetryPolicy::with_max_elapsed) budget.
+    BudgetExhausted,
+    /// The error asked for a wait ([`Retryable::retry_after`](crate::Retryable::retry_after))
+    /// longer than the policy's `max_delay`.
+    RetryAfterTooLong {
+        /// The wait the error asked for (`after_ns` in JSON).
+        #[serde(rename = "after_ns", with = "crate::journal::nanos")]
+        after: Duration,
+    },
 }
 
 /// Why one attempt failed.
@@ -43,6 +67,8 @@ pub enum AttemptError<E> {
     Error(E),
     /// The service panicked; the panic message, if it was a string.
     Panicked(String),
+    /// The attempt ran longer than the service's `timeout` and was cancelled.
+    TimedOut(Duration),
 }
 
 /// Why a service was skipped.
@@ -61,6 +87,15 @@ pub enum Interruption {
     /// Writing the journal failed: no service starts after that, since its run could not be
     /// recorded.
     Journal(JournalError),
+    /// The caller cancelled the run (see [`Cancellation`](crate::Cancellation)).
+    Cancelled,
+    /// The run's deadline passed.
+    DeadlineExceeded,
+    /// A service failed in a fail-fast run, which cancels everything else.
+    FailFast {
+        /// The service that failed.
+        service: &'static str,
+    },
 }
 
 /// The status of an outcome, without its data.
@@ -153,18 +188,23 @@ impl<T, E> Outcome<T, E> {
 
 impl<E> Failure<E> {
     /// A failure with these attempt errors; `None` if `errors` is empty.
-    pub fn new(errors: Vec<AttemptError<E>>, permanent: bool) -> Option<Self> {
+    pub fn new(errors: Vec<AttemptError<E>>, stop: StopReason) -> Option<Self> {
         if errors.is_empty() {
             None
         } else {
-            Some(Failure { errors, permanent })
+            Some(Failure { errors, stop })
         }
     }
 
     /// A failure with these attempt errors; the caller guarantees there is at least one.
-    pub(crate) fn from_attempts(errors: Vec<AttemptError<E>>, permanent: bool) -> Self {
+    pub(crate) fn from_attempts(errors: Vec<AttemptError<E>>, stop: StopReason) -> Self {
         debug_assert!(!errors.is_empty());
-        Failure { errors, permanent }
+        Failure { errors, stop }
+    }
+
+    /// Why the service was not tried again.
+    pub fn stop_reason(&self) -> StopReason {
+        self.stop
     }
 
     /// The error of each attempt, oldest first.
@@ -191,7 +231,7 @@ impl<E> Failure<E> {
     /// Whether the service stopped before using up its retries: its error was permanent (see
     /// [`Retryable`](crate::Retryable)) or it panicked.
     pub fn is_permanent(&self) -> bool {
-        self.permanent
+        matches!(self.stop, StopReason::Permanent | StopReason::Panicked)
     }
 }
 
@@ -200,7 +240,7 @@ impl<E> AttemptError<E> {
     pub fn error(&self) -> Option<&E> {
         match self {
             AttemptError::Error(error) => Some(error),
-            AttemptError::Panicked(_) => None,
+            AttemptError::Panicked(_) | AttemptError::TimedOut(_) => None,
         }
     }
 }
@@ -239,6 +279,7 @@ impl<E: fmt::Display> fmt::Display for AttemptError<E> {
         match self {
             AttemptError::Error(error) => error.fmt(f),
             AttemptError::Panicked(message) => write!(f, "panicked: {message}"),
+            AttemptError::TimedOut(after) => write!(f, "timed out after {after:?}"),
         }
     }
 }
@@ -247,10 +288,11 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let attempts = self.attempts();
         let plural = if attempts == 1 { "" } else { "s" };
-        let how = if self.permanent {
-            "failed permanently"
-        } else {
-            "failed"
+        let how = match self.stop {
+            StopReason::Permanent | StopReason::Panicked => "failed permanently",
+            StopReason::AttemptsExhausted => "failed",
+            StopReason::BudgetExhausted => "failed (retry budget spent)",
+            StopReason::RetryAfterTooLong { .. } => "failed (asked to retry later than max_delay)",
         };
         write!(
             f,
@@ -284,6 +326,11 @@ impl fmt::Display for Interruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Interruption::Journal(error) => write!(f, "the journal failed: {error}"),
+            Interruption::Cancelled => f.write_str("the run was cancelled"),
+            Interruption::DeadlineExceeded => f.write_str("the run's deadline passed"),
+            Interruption::FailFast { service } => {
+                write!(f, "`{service}` failed and the run is fail-fast")
+            }
         }
     }
 }
@@ -292,6 +339,7 @@ impl std::error::Error for Interruption {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Interruption::Journal(error) => Some(error),
+            _ => None,
         }
     }
 }

@@ -38,6 +38,7 @@ pub struct RetryPolicy {
     max_delay: Duration,
     jitter: f64,
     multiplier: f64,
+    max_elapsed: Option<Duration>,
 }
 
 /// Why a [`RetryPolicy`] is invalid.
@@ -79,6 +80,7 @@ impl RetryPolicy {
         max_delay: Duration::from_secs(3),
         jitter: 0.2,
         multiplier: 2.0,
+        max_elapsed: None,
     };
 
     /// One attempt, no retry: what a service without `retry = ..` gets.
@@ -115,6 +117,44 @@ impl RetryPolicy {
     pub const fn with_multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = multiplier;
         self
+    }
+
+    /// Sets the retry budget: no attempt starts later than `max_elapsed` after the first one
+    /// started. A retry whose delay would end past it is not made; the service fails with
+    /// [`StopReason::BudgetExhausted`](crate::StopReason::BudgetExhausted).
+    pub const fn with_max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.max_elapsed = Some(max_elapsed);
+        self
+    }
+
+    /// The retry budget, if one is set.
+    pub const fn max_elapsed(&self) -> Option<Duration> {
+        self.max_elapsed
+    }
+
+    /// The longest a service with this policy and this per-attempt `timeout` can take, from
+    /// its first attempt's start to its outcome: every attempt running to its timeout, every
+    /// wait at `max_delay` (the longest any wait can be, a `Retry-After` hint included), or the
+    /// retry budget plus one attempt, whichever is shorter. `None` without a timeout: an
+    /// attempt is then unbounded. Orchestrations with a `deadline` check it at compile time.
+    pub const fn worst_case(&self, timeout: Option<Duration>) -> Option<Duration> {
+        let Some(timeout) = timeout else {
+            return None;
+        };
+        let attempts = saturating_mul(timeout, self.max_attempts());
+        let waits = saturating_mul(self.max_delay, self.max_retries);
+        let all = attempts.saturating_add(waits);
+        match self.max_elapsed {
+            Some(budget) => {
+                let budgeted = budget.saturating_add(timeout);
+                if budgeted.as_nanos() < all.as_nanos() {
+                    Some(budgeted)
+                } else {
+                    Some(all)
+                }
+            }
+            None => Some(all),
+        }
     }
 
     /// Retries after the first attempt.
@@ -219,6 +259,13 @@ impl Default for RetryPolicy {
     }
 }
 
+const fn saturating_mul(duration: Duration, times: u32) -> Duration {
+    match duration.checked_mul(times) {
+        Some(product) => product,
+        None => Duration::MAX,
+    }
+}
+
 fn duration_from_nanos(nanos: f64) -> Duration {
     // `nanos` is finite and within 0..=max_delay here; the float-to-int cast saturates anyway.
     Duration::from_nanos(nanos.max(0.0) as u64)
@@ -259,17 +306,54 @@ pub(crate) fn jitter_unit(seed: u64, service_index: u32, retry: u32) -> f64 {
 pub trait Retryable {
     /// `true` if retrying cannot help.
     fn is_permanent(&self) -> bool;
+
+    /// How long the error asks the caller to wait before trying again, like an HTTP 429 or
+    /// 503 response's `Retry-After` header. The next attempt then waits for the longer of this
+    /// and the policy's backoff delay. A wait longer than the policy's `max_delay` is not made:
+    /// the service fails with [`StopReason::RetryAfterTooLong`](crate::StopReason), so that a
+    /// run never waits longer than its policy allows and never retries sooner than it was
+    /// asked. The hint is journaled with the failed attempt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug)]
+    /// enum ApiError { TooManyRequests { retry_after: Duration }, BadRequest }
+    ///
+    /// impl orch::Retryable for ApiError {
+    ///     fn is_permanent(&self) -> bool {
+    ///         matches!(self, ApiError::BadRequest)
+    ///     }
+    ///     fn retry_after(&self) -> Option<Duration> {
+    ///         match self {
+    ///             ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+    ///             ApiError::BadRequest => None,
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<E: Retryable + ?Sized> Retryable for Box<E> {
     fn is_permanent(&self) -> bool {
         (**self).is_permanent()
     }
+
+    fn retry_after(&self) -> Option<Duration> {
+        (**self).retry_after()
+    }
 }
 
 impl<E: Retryable + ?Sized> Retryable for std::sync::Arc<E> {
     fn is_permanent(&self) -> bool {
         (**self).is_permanent()
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        (**self).retry_after()
     }
 }
 

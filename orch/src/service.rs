@@ -1,5 +1,7 @@
 //! The trait `#[service]` implements.
 
+use std::time::Duration;
+
 use crate::retry::RetryPolicy;
 
 /// A service: what `#[service]` generates for an `async fn`, on a marker type of the same name.
@@ -20,10 +22,16 @@ pub trait Service {
     const NAME: &'static str;
     /// How the service is retried; [`RetryPolicy::NONE`] when it has no `retry = ..`.
     const RETRY: RetryPolicy;
+    /// How long one attempt may run before it is cancelled and counted as a retryable failure;
+    /// `None` when the service has no `timeout = ..`.
+    const TIMEOUT: Option<Duration>;
 
     /// Whether the error is permanent (see [`Retryable`](crate::Retryable)).
     #[doc(hidden)]
     fn __is_permanent(error: &Self::Error) -> bool;
+    /// The wait the error asks for (see [`Retryable`](crate::Retryable)).
+    #[doc(hidden)]
+    fn __retry_after(error: &Self::Error) -> Option<Duration>;
     /// The error as text for the journal: its `Display`, else its `Debug`, else its type.
     #[doc(hidden)]
     fn __describe_error(error: &Self::Error) -> String;

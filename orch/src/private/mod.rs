@@ -1,16 +1,19 @@
 //! What only generated code calls. Not a public API: it changes without notice.
 
+mod declared;
 mod deps;
 mod probe;
 mod run;
 mod slot;
 mod task;
+mod watch;
 
+pub use declared::{Declared, ends_late, latest_end};
 pub use deps::{Dep, join, optional, required};
 pub use probe::*;
-pub use run::{OutcomeSlot, Run, resume, status, take};
+pub use run::{OutcomeSlot, Run, assert_timeout, resume, status, take};
 pub use slot::Slot;
-pub use task::Task;
+pub use task::{Stopped, Task};
 
 pub use crate::context::ContextScope;
 pub use core::pin::pin;

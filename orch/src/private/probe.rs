@@ -124,20 +124,30 @@ impl<T: ?Sized> SourceNone<T> for Probe<T> {
 pub trait PermanentByTrait<T: ?Sized> {
     /// Whether `error` is permanent.
     fn is_permanent(&self, error: &T) -> bool;
+    /// The wait `error` asks for.
+    fn retry_after(&self, error: &T) -> Option<std::time::Duration>;
 }
 impl<T: Retryable + ?Sized> PermanentByTrait<T> for &Probe<T> {
     fn is_permanent(&self, error: &T) -> bool {
         error.is_permanent()
+    }
+    fn retry_after(&self, error: &T) -> Option<std::time::Duration> {
+        error.retry_after()
     }
 }
 /// Others are retried on every error.
 pub trait PermanentNever<T: ?Sized> {
     /// `false`.
     fn is_permanent(&self, error: &T) -> bool;
+    /// `None`.
+    fn retry_after(&self, error: &T) -> Option<std::time::Duration>;
 }
 impl<T: ?Sized> PermanentNever<T> for Probe<T> {
     fn is_permanent(&self, _: &T) -> bool {
         false
+    }
+    fn retry_after(&self, _: &T) -> Option<std::time::Duration> {
+        None
     }
 }
 

@@ -58,6 +58,7 @@ pub fn fmt_failure<S: Service>(
     match failure.last_error() {
         AttemptError::Error(error) => f.write_str(&S::__describe_error(error)),
         AttemptError::Panicked(message) => write!(f, "panicked: {message}"),
+        AttemptError::TimedOut(after) => write!(f, "timed out after {after:?}"),
     }
 }
 

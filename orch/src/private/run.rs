@@ -5,19 +5,24 @@ use std::any::type_name;
 use std::borrow::Cow;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::declared::Declared;
 use super::slot::Slot;
 use super::task::{Resumption, Unit};
+use super::watch::Watch;
 use std::task::Poll;
 
+use crate::cancellation::Cancellation;
 use crate::context::{Context, ContextScope};
 use crate::journal::{Event, Journal, JournalEntry, JournalError, RunStatus};
-use crate::options::RunOptions;
+use crate::options::{RunOptions, earlier};
 use crate::outcome::{
-    AttemptError, Failure, Interruption, Outcome, Skip, Status, Success, Summary,
+    AttemptError, Failure, Interruption, Outcome, Skip, Status, StopReason, Success, Summary,
 };
 use crate::request::Request;
 use crate::retry::jitter_unit;
@@ -58,6 +63,15 @@ pub struct Run<'r, P, J: ?Sized> {
     /// Whether a subscriber took the run's span: attempts get spans only then, and asking once
     /// per run is cheaper than asking for every attempt of every service.
     attempt_spans: bool,
+    deadline: Option<tokio::time::Instant>,
+    cancellation: Option<Cancellation>,
+    fail_fast: bool,
+    /// At most this many services between their first attempt and their outcome.
+    max_in_flight: Option<usize>,
+    in_flight: AtomicUsize,
+    /// A task found no free place since the last pass began: a place freed later in the pass
+    /// calls for another pass.
+    starved: AtomicBool,
 }
 
 struct Journaled {
@@ -72,11 +86,24 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         request: &'r Request<P>,
         journal: &'r J,
         options: &RunOptions,
+        declared: Declared,
     ) -> Self {
         let journaled = J::ENABLED.then(|| Journaled {
             event_id: Arc::from(request.event_id.as_str()),
             start: tokio::time::Instant::now(),
         });
+        let deadline = match (declared.deadline, options.deadline_is_set()) {
+            (None, false) => None,
+            _ => {
+                let start = journaled
+                    .as_ref()
+                    .map_or_else(tokio::time::Instant::now, |journaled| journaled.start);
+                let declared = declared
+                    .deadline
+                    .and_then(|deadline| start.checked_add(deadline));
+                earlier(declared, options.deadline(start))
+            }
+        };
         let span = tracing::info_span!(
             "orch.run",
             orchestration,
@@ -93,7 +120,91 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             journaled,
             interruption: OnceLock::new(),
             span,
+            deadline,
+            cancellation: options.cancellation().cloned(),
+            fail_fast: options.fail_fast().unwrap_or(declared.fail_fast),
+            max_in_flight: options.max_in_flight().or(declared.max_in_flight),
+            in_flight: AtomicUsize::new(0),
+            starved: AtomicBool::new(false),
         }
+    }
+
+    /// What ends the run from outside: its deadline and its cancellation handle. The plan polls
+    /// it on every wake-up, before its services.
+    pub fn watch(&self) -> Watch<'_> {
+        Watch {
+            deadline: self.deadline.map(tokio::time::sleep_until),
+            notified: self.cancellation.as_ref().map(Cancellation::notified),
+            cancellation: self.cancellation.as_ref(),
+        }
+    }
+
+    /// Interrupts the run if its deadline passed or it was cancelled.
+    pub fn poll_watch(&self, watch: Pin<&mut Watch<'_>>, cx: &mut std::task::Context<'_>) {
+        if let Some(why) = watch.poll(cx) {
+            self.interrupt(why);
+        }
+    }
+
+    /// Interrupts the run; the first reason is the one reported.
+    pub(super) fn interrupt(&self, why: Interruption) {
+        if self.interruption.set(why).is_ok() {
+            let why = self.interruption.get();
+            tracing::info!(parent: &self.span, reason = ?why, "run interrupted");
+        }
+    }
+
+    /// Why the run was interrupted, if it was.
+    pub fn interruption(&self) -> Option<&Interruption> {
+        self.interruption.get()
+    }
+
+    /// Takes a place among the services in flight, if the run limits them and one is free.
+    pub(super) fn try_enter(&self) -> bool {
+        let Some(limit) = self.max_in_flight else {
+            return true;
+        };
+        if self.in_flight.load(Ordering::Relaxed) < limit {
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            self.starved.store(true, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Frees a place taken with [`Run::try_enter`].
+    pub(super) fn leave(&self) {
+        if self.max_in_flight.is_some() {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the plan should make another pass at once: a task found no free place, and one
+    /// is free now.
+    pub fn pass_again(&self) -> bool {
+        match self.max_in_flight {
+            Some(limit) => {
+                self.starved.swap(false, Ordering::Relaxed)
+                    && self.in_flight.load(Ordering::Relaxed) < limit
+            }
+            None => false,
+        }
+    }
+
+    /// Stores `S`'s outcome as cancelled by the run's interruption, after the plan dropped its
+    /// task; `attempt` is the attempt that was running, if one was.
+    pub async fn cancelled<S: Service>(
+        &self,
+        slot: &OutcomeSlot<S::Output, S::Error>,
+        attempt: Option<u32>,
+    ) {
+        let why = self
+            .interruption
+            .get()
+            .cloned()
+            .unwrap_or(Interruption::Cancelled);
+        let _ = slot.set(self.cancel::<S>(why, attempt).await);
     }
 
     /// The context service `S` will see, for every attempt of this run.
@@ -124,6 +235,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Records the run's end and returns why it was interrupted, if it was.
     pub async fn finish(&self, summary: Summary) -> Option<Interruption> {
+        let reason = self.interruption.get().map(ToString::to_string);
         let status = if self.interruption.get().is_some() || summary.cancelled > 0 {
             RunStatus::Interrupted
         } else if summary.all_succeeded() {
@@ -132,7 +244,14 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             RunStatus::Failed
         };
         tracing::debug!(?status, ?summary, "run finished");
-        record!(self, Event::RunFinished { status, summary });
+        record!(
+            self,
+            Event::RunFinished {
+                status,
+                summary,
+                reason
+            }
+        );
         self.interruption.get().cloned()
     }
 
@@ -151,56 +270,74 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// Records a failed attempt; returns its error, the delay before the next attempt (if
-    /// there is one), and whether the error is permanent.
+    /// Records a failed attempt; returns its error, and either the delay before the next
+    /// attempt or why there is none. `since_first` is how long ago the first attempt started,
+    /// when the policy has a retry budget.
     #[cold]
     async fn failed<S: Service>(
         &self,
         index: u32,
         attempt: u32,
-        error: S::Error,
-    ) -> (AttemptError<S::Error>, Option<Duration>, bool) {
+        error: AttemptError<S::Error>,
+        since_first: Option<Duration>,
+    ) -> (AttemptError<S::Error>, Result<Duration, StopReason>) {
         // The user's `Retryable` and `Display` run outside the attempt: a panic in them is
         // caught here too, so that it stops nothing but this service.
-        let permanent = guarded(|| S::__is_permanent(&error)).unwrap_or(true);
-        let retry = !permanent && attempt < S::RETRY.max_attempts();
-        let retry_in = retry.then(|| S::RETRY.delay(attempt - 1, self.jitter(index, attempt - 1)));
-        let text = guarded(|| S::__describe_error(&error))
-            .unwrap_or_else(|panic| format!("<the error's description panicked: {panic}>"));
-        tracing::warn!(service = S::NAME, attempt, error = %text, ?retry_in, "attempt failed");
+        let (text, permanent, retry_after) = match &error {
+            AttemptError::Error(error) => (
+                guarded(|| S::__describe_error(error))
+                    .unwrap_or_else(|panic| format!("<the error's description panicked: {panic}>")),
+                guarded(|| S::__is_permanent(error)).unwrap_or(true),
+                guarded(|| S::__retry_after(error)).unwrap_or(None),
+            ),
+            AttemptError::Panicked(message) => (message.clone(), true, None),
+            AttemptError::TimedOut(after) => (format!("timed out after {after:?}"), false, None),
+        };
+        let policy = S::RETRY;
+        let next = if let AttemptError::Panicked(_) = error {
+            Err(StopReason::Panicked)
+        } else if permanent {
+            Err(StopReason::Permanent)
+        } else if attempt >= policy.max_attempts() {
+            Err(StopReason::AttemptsExhausted)
+        } else {
+            let backoff = policy.delay(attempt - 1, self.jitter(index, attempt - 1));
+            match retry_after {
+                Some(after) if after > policy.max_delay() => {
+                    Err(StopReason::RetryAfterTooLong { after })
+                }
+                hint => {
+                    let delay = hint.map_or(backoff, |hint| hint.max(backoff));
+                    match (policy.max_elapsed(), since_first) {
+                        (Some(budget), Some(since)) if since.saturating_add(delay) > budget => {
+                            Err(StopReason::BudgetExhausted)
+                        }
+                        _ => Ok(delay),
+                    }
+                }
+            }
+        };
+        let panicked = matches!(error, AttemptError::Panicked(_));
+        let timed_out = matches!(error, AttemptError::TimedOut(_));
+        if panicked {
+            tracing::error!(service = S::NAME, attempt, panic = %text, "attempt panicked");
+        } else {
+            tracing::warn!(service = S::NAME, attempt, error = %text, ?next, "attempt failed");
+        }
         record!(
             self,
             Event::AttemptFailed {
                 service: Cow::Borrowed(S::NAME),
                 attempt,
                 error: text,
-                panicked: false,
-                retry_in,
+                panicked,
+                timed_out,
+                retry_after,
+                retry_in: next.ok(),
+                stop: next.err(),
             }
         );
-        (AttemptError::Error(error), retry_in, permanent)
-    }
-
-    /// Records an attempt that panicked. A panic is a bug, not a transient condition: the
-    /// service is not retried.
-    #[cold]
-    async fn panicked<S: Service>(
-        &self,
-        attempt: u32,
-        message: String,
-    ) -> (AttemptError<S::Error>, Option<Duration>, bool) {
-        tracing::error!(service = S::NAME, attempt, panic = %message, "attempt panicked");
-        record!(
-            self,
-            Event::AttemptFailed {
-                service: Cow::Borrowed(S::NAME),
-                attempt,
-                error: message.clone(),
-                panicked: true,
-                retry_in: None,
-            }
-        );
-        (AttemptError::Panicked(message), None, true)
+        (error, next)
     }
 
     /// Stores `S`'s outcome as skipped, because a dependency it needs did not succeed.
@@ -222,7 +359,11 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         let _ = slot.set(Outcome::Skipped(skip));
     }
 
-    async fn cancel<S: Service>(&self, why: Interruption) -> Outcome<S::Output, S::Error> {
+    async fn cancel<S: Service>(
+        &self,
+        why: Interruption,
+        attempt: Option<u32>,
+    ) -> Outcome<S::Output, S::Error> {
         tracing::info!(service = S::NAME, reason = %why, "service cancelled");
         // The journal already failed if the run was interrupted; this only records in a journal
         // that works again, as a durable one may after a transient error.
@@ -230,6 +371,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             self,
             Event::ServiceCancelled {
                 service: Cow::Borrowed(S::NAME),
+                attempt,
                 reason: why.to_string(),
             }
         );
@@ -282,14 +424,14 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 }
 
 /// The rest of a task's work, from where its inline path stopped (see [`Task`]): journal
-/// writes, failures and retries, skips and interruptions. Boxed by the task, so every path but
-/// a first attempt's unjournaled success may allocate.
+/// writes, timeouts, failures and retries, skips and interruptions. Boxed by the task, so every
+/// path but an unjournaled first attempt's success may allocate.
 ///
 /// [`Task`]: super::task::Task
 pub async fn resume<'a, S, P, J, A, C, Fut>(
     unit: Unit<'a, S, P, J>,
     mut call: C,
-    from: Resumption<S::Output, S::Error, A>,
+    from: Resumption<S::Error, A>,
 ) where
     S: Service,
     J: Journal + ?Sized,
@@ -309,16 +451,18 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         Resumption::Ended {
             args,
             attempt,
-            result,
-        } => (args, attempt, Some(result)),
+            error,
+        } => (args, attempt, Some(error)),
     };
+    // Read only when a budget needs it: a clock read costs more than a no-op service.
+    let first_start = S::RETRY.max_elapsed().map(|_| tokio::time::Instant::now());
     let mut errors = Vec::new();
     let outcome = loop {
         let result = match ended.take() {
-            Some(result) => result,
+            Some(error) => Err(error),
             None => {
                 if let Some(why) = run.interruption.get() {
-                    break run.cancel::<S>(why.clone()).await;
+                    break run.cancel::<S>(why.clone(), None).await;
                 }
                 if run.journaled.is_some() {
                     let event = Event::AttemptStarted {
@@ -330,20 +474,30 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 if let Some(why) = run.interruption.get() {
                     // The start could not be recorded: a service whose start is not in the
                     // journal must not run.
-                    break run.cancel::<S>(why.clone()).await;
+                    break run.cancel::<S>(why.clone(), None).await;
                 }
                 ctx.start_attempt(attempt);
                 let span = run.attempt_span::<S>(attempt);
                 let mut future = pin!(call(ctx, args));
-                poll_fn(|cx| {
+                let returned = poll_fn(|cx| {
                     let _entered = span.enter();
                     match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                        Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                        Ok(Poll::Ready(Ok(output))) => Poll::Ready(Ok(output)),
+                        Ok(Poll::Ready(Err(error))) => Poll::Ready(Err(AttemptError::Error(error))),
                         Ok(Poll::Pending) => Poll::Pending,
-                        Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+                        Err(payload) => Poll::Ready(Err(AttemptError::Panicked(panic_message(
+                            payload.as_ref(),
+                        )))),
                     }
-                })
-                .await
+                });
+                let result = match S::TIMEOUT {
+                    Some(timeout) => tokio::time::timeout(timeout, returned)
+                        .await
+                        .unwrap_or(Err(AttemptError::TimedOut(timeout))),
+                    None => returned.await,
+                };
+                ctx.end_attempt();
+                result
             }
         };
         if run.journaled.is_some() {
@@ -355,8 +509,8 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 });
             }
         }
-        let (error, retry_in, permanent) = match result {
-            Ok(Ok(output)) => {
+        let error = match result {
+            Ok(output) => {
                 if run.journaled.is_some() {
                     record!(
                         run,
@@ -373,15 +527,21 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                     attempts: attempt,
                 });
             }
-            Ok(Err(error)) => run.failed::<S>(index, attempt, error).await,
-            Err(message) => run.panicked::<S>(attempt, message).await,
+            Err(error) => error,
         };
+        let since_first = first_start.map(|start| start.elapsed());
+        let (error, next) = run.failed::<S>(index, attempt, error, since_first).await;
         errors.push(error);
-        match retry_in {
-            // No pointless wait: a run the journal interrupted starts no attempt.
-            Some(_) if run.interruption.get().is_some() => {}
-            Some(delay) => tokio::time::sleep(delay).await,
-            None => break Outcome::Failed(Failure::from_attempts(errors, permanent)),
+        match next {
+            // No pointless wait: an interrupted run starts no attempt.
+            Ok(_) if run.interruption.get().is_some() => {}
+            Ok(delay) => tokio::time::sleep(delay).await,
+            Err(stop) => {
+                if run.fail_fast {
+                    run.interrupt(Interruption::FailFast { service: S::NAME });
+                }
+                break Outcome::Failed(Failure::from_attempts(errors, stop));
+            }
         }
         attempt += 1;
     };
@@ -401,6 +561,16 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         message.clone()
     } else {
         "panic with a non-string payload".to_owned()
+    }
+}
+
+/// Refuses a zero per-attempt timeout; called in a `const` item by `#[service(timeout = ..)]`.
+#[track_caller]
+pub const fn assert_timeout(timeout: Option<Duration>) {
+    if let Some(timeout) = timeout
+        && timeout.is_zero()
+    {
+        panic!("invalid timeout: an attempt needs a timeout longer than zero");
     }
 }
 

@@ -15,7 +15,7 @@ use pin_project_lite::pin_project;
 use super::run::{OutcomeSlot, Run, panic_message};
 use crate::context::Context;
 use crate::journal::Journal;
-use crate::outcome::{Outcome, Skip, Success};
+use crate::outcome::{AttemptError, Outcome, Skip, Success};
 use crate::service::Service;
 
 /// What a task needs of its run, shared with the boxed rest of its work.
@@ -35,16 +35,17 @@ impl<S: Service, P, J: ?Sized> Clone for Unit<'_, S, P, J> {
 impl<S: Service, P, J: ?Sized> Copy for Unit<'_, S, P, J> {}
 
 /// Where the boxed rest of a task's work starts.
-pub enum Resumption<T, E, A> {
+pub enum Resumption<E, A> {
     /// A dependency it needs did not succeed.
     Skip(Skip),
-    /// Attempt `attempt` is to start (the first one of a journaled or interrupted run).
+    /// Attempt `attempt` is to start: the first one of a journaled or interrupted run, or of a
+    /// service with a timeout or a retry budget.
     Attempt { args: A, attempt: u32 },
-    /// Attempt `attempt` ended without success: `Err` if it panicked.
+    /// Attempt `attempt` failed.
     Ended {
         args: A,
         attempt: u32,
-        result: Result<Result<T, E>, String>,
+        error: AttemptError<E>,
     },
 }
 
@@ -55,6 +56,8 @@ pin_project! {
         deps: D,
         call: Option<C>,
         resume: Option<R>,
+        // Whether the task holds a place among the run's services in flight.
+        entered: bool,
         #[pin]
         state: State<A, Fut, K>,
     }
@@ -83,7 +86,7 @@ where
     D: FnMut() -> Poll<Result<A, Skip>>,
     C: FnMut(&'a Context<P>, A) -> Fut,
     Fut: Future<Output = Result<S::Output, S::Error>>,
-    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Output, S::Error, A>) -> K,
+    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K,
     K: Future<Output = ()>,
 {
     /// The task of service `S`, the `index`-th of its orchestration. `deps` says whether its
@@ -109,6 +112,7 @@ where
             deps,
             call: Some(call),
             resume: Some(resume),
+            entered: false,
             state: State::Waiting,
         }
     }
@@ -129,10 +133,18 @@ where
                 StateProj::Waiting => match (this.deps)() {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(skip)) => Resumption::Skip(skip),
-                    Poll::Ready(Ok(args)) if J::ENABLED || unit.run.is_interrupted() => {
+                    Poll::Ready(Ok(_)) if !unit.run.try_enter() => return Poll::Pending,
+                    Poll::Ready(Ok(args))
+                        if J::ENABLED
+                            || S::TIMEOUT.is_some()
+                            || S::RETRY.max_elapsed().is_some()
+                            || unit.run.is_interrupted() =>
+                    {
+                        *this.entered = true;
                         Resumption::Attempt { args, attempt: 1 }
                     }
                     Poll::Ready(Ok(args)) => {
+                        *this.entered = true;
                         let Some(call) = this.call.as_mut() else {
                             unreachable!("orch: a task's call is taken only when it resumes")
                         };
@@ -156,7 +168,7 @@ where
                         let _entered = span.enter();
                         catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)))
                     };
-                    let result = match polled {
+                    let error = match polled {
                         Ok(Poll::Pending) => return Poll::Pending,
                         Ok(Poll::Ready(Ok(output))) => {
                             // Only this task sets its slot, once.
@@ -165,15 +177,17 @@ where
                                 attempts: 1,
                             }));
                             this.state.set(State::Done);
+                            leave(unit, this.entered);
                             return Poll::Ready(());
                         }
-                        Ok(Poll::Ready(Err(error))) => Ok(Err(error)),
-                        Err(payload) => Err(panic_message(payload.as_ref())),
+                        Ok(Poll::Ready(Err(error))) => AttemptError::Error(error),
+                        Err(payload) => AttemptError::Panicked(panic_message(payload.as_ref())),
                     };
+                    unit.ctx.end_attempt();
                     Resumption::Ended {
                         args: *args,
                         attempt: 1,
-                        result,
+                        error,
                     }
                 }
                 StateProj::Resumed { rest } => {
@@ -181,6 +195,7 @@ where
                         return Poll::Pending;
                     }
                     this.state.set(State::Done);
+                    leave(unit, this.entered);
                     return Poll::Ready(());
                 }
                 StateProj::Done => return Poll::Ready(()),
@@ -191,5 +206,42 @@ where
             let rest = Box::pin(resume(unit, call, resumption));
             this.state.set(State::Resumed { rest });
         }
+    }
+
+    /// Stops the task where it is, dropping its attempt or backoff wait, because the run was
+    /// interrupted. Called in topological order, so that its dependencies have their outcomes:
+    /// the plan then stores and journals what this returns.
+    pub fn stop(self: Pin<&mut Self>) -> Stopped {
+        let mut this = self.project();
+        if matches!(*this.state, State::Done) {
+            return Stopped::Finished;
+        }
+        let running = this.unit.ctx.running_attempt();
+        this.unit.ctx.end_attempt();
+        this.state.set(State::Done);
+        leave(*this.unit, this.entered);
+        match (this.deps)() {
+            // A dependency it needs did not succeed (some were cancelled just now): skipped,
+            // as in a run that was not interrupted.
+            Poll::Ready(Err(skip)) => Stopped::Skipped(skip),
+            _ => Stopped::Cancelled { running },
+        }
+    }
+}
+
+/// What [`Task::stop`] left to store.
+pub enum Stopped {
+    /// The task had stored its outcome.
+    Finished,
+    /// A dependency it needs did not succeed.
+    Skipped(Skip),
+    /// It was cancelled; `running` is the attempt that was running, if one was.
+    Cancelled { running: Option<u32> },
+}
+
+/// Frees the task's place among the services in flight, if it took one.
+fn leave<S: Service, P, J: Journal + ?Sized>(unit: Unit<'_, S, P, J>, entered: &mut bool) {
+    if std::mem::take(entered) {
+        unit.run.leave();
     }
 }
