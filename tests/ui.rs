@@ -13,4 +13,5 @@ fn ui() {
     t.compile_fail("tests/ui/service/*.rs");
     t.compile_fail("tests/ui/retry/*.rs");
     t.compile_fail("tests/ui/orchestration/*.rs");
+    t.compile_fail("tests/ui/time/*.rs");
 }

@@ -48,7 +48,11 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
     };
     let (timeout, timeout_check) = match &args.timeout {
         Some((_, expr)) => (
-            quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
+            // Through a typed constant, so that a wrong type is reported at the expression alone.
+            quote_spanned!(expr.span()=> {
+                const TIMEOUT: ::core::time::Duration = #expr;
+                ::core::option::Option::Some(TIMEOUT)
+            }),
             // A zero timeout would fail every attempt before it ran: refused at compile time,
             // pointing at the user's expression.
             quote_spanned! {expr.span()=>
@@ -531,12 +535,18 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
 /// user's expressions resolve as written.
 fn settings(settings: &Settings, constant: &Ident, shared: &TokenStream) -> TokenStream {
     let deadline = match &settings.deadline {
-        Some((_, expr)) => quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
+        Some((_, expr)) => quote_spanned!(expr.span()=> {
+            const DEADLINE: ::core::time::Duration = #expr;
+            ::core::option::Option::Some(DEADLINE)
+        }),
         None => quote!(::core::option::Option::None),
     };
     let fail_fast = settings.fail_fast.is_some();
     let max_in_flight = match &settings.max_in_flight {
-        Some((_, expr)) => quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
+        Some((_, expr)) => quote_spanned!(expr.span()=> {
+            const MAX_IN_FLIGHT: usize = #expr;
+            ::core::option::Option::Some(MAX_IN_FLIGHT)
+        }),
         None => quote!(::core::option::Option::None),
     };
     // Each check is spanned at its expression, so that an invalid value points there.
@@ -584,10 +594,10 @@ fn deadline_checks(
         let own = latest(i);
         let deps: Vec<Ident> = checked.deps[i].iter().map(|&(dep, _)| latest(dep)).collect();
         let message = format!(
-            "orch: `{}` can end after the orchestration's deadline: its dependencies and its own \
-             attempts, each up to its timeout, with every wait up to its policy's max_delay, can \
-             take longer than `deadline`. Raise the deadline, or lower this path's timeouts, \
-             retries or max_delay (or set a retry budget, `RetryPolicy::with_max_elapsed`)",
+            "orch: `{}` can end after the orchestration's deadline, counting every attempt on its \
+             path up to its timeout and every wait up to its policy's max_delay; raise the \
+             deadline, or lower the timeouts, retries or max_delay on this path, or give its \
+             retry policy a budget (`with_max_elapsed`)",
             service.name
         );
         quote_spanned! {service.listed=>

@@ -17,6 +17,7 @@ pub struct Declared {
 
 impl Declared {
     /// Refuses a zero deadline, at compile time.
+    #[track_caller]
     pub const fn assert_deadline(deadline: Option<Duration>) {
         if let Some(deadline) = deadline
             && deadline.is_zero()
@@ -26,6 +27,7 @@ impl Declared {
     }
 
     /// Refuses a limit of 0 services in flight, at compile time.
+    #[track_caller]
     pub const fn assert_max_in_flight(limit: Option<usize>) {
         if let Some(0) = limit {
             panic!("invalid max_in_flight: at least one service must be able to run");

@@ -12,6 +12,7 @@
 
 use orch::prelude::*;
 use std::convert::Infallible;
+use std::time::Duration;
 
 /// Billing.
 pub mod billing {
@@ -91,6 +92,18 @@ orchestration! {
     charge_only(u32) { crate::billing::payments }
 }
 
+/// A service with a per-attempt timeout, in an orchestration with every setting.
+#[service(timeout = Duration::from_secs(2), retry = RetryPolicy::NONE)]
+pub async fn quote(ctx: &Context<u32>) -> Result<u32, String> {
+    Ok(*ctx.payload())
+}
+
+orchestration! {
+    /// Bounded in time, fail-fast, two services at a time.
+    #[orch(deadline = Duration::from_secs(10), fail_fast, max_in_flight = 2)]
+    pub bounded(u32) { quote, billing::payments }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let report = checkout::orchestrate(&Request::new("evt", "tenant", "org", 41), &NoJournal).await;
@@ -103,6 +116,11 @@ async fn main() {
     )
     .await;
     assert!(report.is_success(), "{report:?}");
+    assert_eq!(bounded::DEADLINE, Some(Duration::from_secs(10)));
+    const { assert!(bounded::FAIL_FAST) };
+    assert_eq!(bounded::MAX_IN_FLIGHT, Some(2));
+    let report = bounded::orchestrate(&Request::new("evt", "tenant", "org", 3), &NoJournal).await;
+    assert_eq!(report.quote.output(), Some(&3));
 }
 
 // An orchestration behind a `cfg` that is off: nothing of it is compiled, not even its imports
