@@ -42,7 +42,9 @@ use crate::validate::Errors;
 ///
 /// **Keys**, all optional: `depends_on = [name, ..]`, the services whose outputs this one takes,
 /// by their function's name; `retry = <const expression>`, an `orch::RetryPolicy`, checked at
-/// compile time (without it, one attempt).
+/// compile time (without it, one attempt); `timeout = <const expression>`, a
+/// `std::time::Duration` longer than zero: an attempt running longer is dropped and counts as a
+/// retryable failure.
 ///
 /// **The function** is a module-level, non-generic `async fn` returning `Result<T, E>` (under
 /// any alias), where `T` borrows nothing (`&'static` data aside). Its first parameter is the
@@ -154,8 +156,30 @@ pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `orchestrate_with(.., RunOptions)`; `Report`, one public `Outcome` field per service, with
 /// `into_result() -> Result<Outputs, RunError<Failed>>`, `summary()`, `statuses()`,
 /// `is_success()` and `interruption()`; `Outputs` and `Failed` (one field or variant per
-/// service); `NAME`, `SERVICES` and `Payload`. The module's docs list the plan. Doc comments,
-/// `#[cfg(..)]` and lint attributes may go before the orchestration's name.
+/// service); `NAME`, `SERVICES`, `Payload`, `DEADLINE`, `FAIL_FAST` and `MAX_IN_FLIGHT`. The
+/// module's docs list the plan. Doc comments, `#[cfg(..)]` and lint attributes may go before
+/// the orchestration's name, and one `#[orch(..)]` with its run settings, each optional and
+/// overridable per run with `RunOptions`:
+///
+/// ```
+/// # use orch::prelude::*;
+/// use std::time::Duration;
+///
+/// #[service(timeout = Duration::from_millis(500))]
+/// async fn price(ctx: &Context<u32>) -> Result<u32, String> {
+///     Ok(*ctx.payload())
+/// }
+///
+/// orchestration! {
+///     // Every run ends within 2 s; the first failure cancels the rest; 4 services at a time.
+///     #[orch(deadline = Duration::from_secs(2), fail_fast, max_in_flight = 4)]
+///     pub pricing(u32) { price }
+/// }
+/// # fn main() { assert_eq!(pricing::DEADLINE, Some(Duration::from_secs(2))); }
+/// ```
+///
+/// With a `deadline`, a path of services that all have timeouts and can together take longer
+/// (see `RetryPolicy::worst_case`) is a compile error naming its first late service.
 ///
 /// The graph is checked at compile time: a cycle, an unlisted dependency, a service listed
 /// twice, or a parameter whose type is not its dependency's output does not compile. Each
