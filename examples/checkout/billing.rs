@@ -48,8 +48,9 @@ const PAYMENT_RETRIES: RetryPolicy = RetryPolicy::DEFAULT
     .with_max_retries(3)
     .with_initial_delay(Duration::from_millis(20));
 
-/// Charges the order. The gateway times out on the first two attempts.
-#[service(retry = PAYMENT_RETRIES)]
+/// Charges the order. The gateway times out on the first two attempts; an attempt that hangs
+/// is given up after 2 s.
+#[service(retry = PAYMENT_RETRIES, timeout = Duration::from_secs(2))]
 pub async fn payments(ctx: &Context<Order>) -> Result<Receipt, PaymentError> {
     let order = ctx.payload();
     if order.amount_cents == DECLINED_AMOUNT {

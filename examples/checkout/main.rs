@@ -17,6 +17,7 @@ mod fulfilment;
 mod order;
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use orch::prelude::*;
 use orch::{Outcome, Status};
@@ -54,7 +55,8 @@ async fn analytics(
 }
 
 orchestration! {
-    /// Takes an order from payment to confirmation.
+    /// Takes an order from payment to confirmation, in 30 s at most.
+    #[orch(deadline = Duration::from_secs(30))]
     pub checkout(Order) {
         billing::payments,
         fraud_check,

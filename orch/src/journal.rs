@@ -194,8 +194,8 @@ pub enum Event {
         error: String,
         /// Whether the attempt panicked.
         panicked: bool,
-        /// Whether the attempt ran past the service's timeout and was cancelled.
-        #[serde(default)]
+        /// Whether the attempt ran past the service's timeout and was cancelled (absent when not).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         timed_out: bool,
         /// The wait the error asked for ([`Retryable::retry_after`](crate::Retryable::retry_after),
         /// `retry_after_ns` in JSON), if it asked.
