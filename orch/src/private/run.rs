@@ -204,7 +204,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             .get()
             .cloned()
             .unwrap_or(Interruption::Cancelled);
-        let _ = slot.set(self.cancel::<S>(why, attempt).await);
+        slot.store(self.cancel::<S>(why, attempt).await);
     }
 
     /// The context service `S` will see, for every attempt of this run.
@@ -356,7 +356,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 cause: Cow::Borrowed(skip.cause),
             }
         );
-        let _ = slot.set(Outcome::Skipped(skip));
+        slot.store(Outcome::Skipped(skip));
     }
 
     async fn cancel<S: Service>(
@@ -546,7 +546,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         attempt += 1;
     };
     // Only this service's task sets its slot, once.
-    let _ = slot.set(outcome);
+    slot.store(outcome);
 }
 
 /// Runs `f`, turning a panic into `Err(message)`.

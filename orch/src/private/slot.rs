@@ -51,6 +51,19 @@ impl<T> Slot<T> {
         Ok(())
     }
 
+    /// Stores `value` where the caller is the slot's only writer: a second write drops its
+    /// value, out of the way of the first (cheaper than handing it back).
+    #[inline]
+    pub fn store(&self, value: T) {
+        #[cold]
+        fn reject<T>(value: T) {
+            drop(value);
+        }
+        if let Err(value) = self.set(value) {
+            reject(value);
+        }
+    }
+
     /// The value, once written.
     pub fn get(&self) -> Option<&T> {
         if self.state.load(Ordering::Acquire) == FULL {

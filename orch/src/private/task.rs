@@ -172,7 +172,7 @@ where
                         Ok(Poll::Pending) => return Poll::Pending,
                         Ok(Poll::Ready(Ok(output))) => {
                             // Only this task sets its slot, once.
-                            let _ = unit.slot.set(Outcome::Succeeded(Success {
+                            unit.slot.store(Outcome::Succeeded(Success {
                                 output,
                                 attempts: 1,
                             }));
