@@ -154,8 +154,19 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// Why the run was interrupted, if it was.
+    /// Why the run was interrupted, if it was. Reads the cancellation handle too, so that a
+    /// `cancel` made during a pass (by a service of this run, say) stops the services the same
+    /// pass would start next, not only those of the next wake-up.
+    #[inline]
     pub fn interruption(&self) -> Option<&Interruption> {
+        if self.interruption.get().is_none()
+            && self
+                .cancellation
+                .as_ref()
+                .is_some_and(Cancellation::is_cancelled)
+        {
+            self.interrupt(Interruption::Cancelled);
+        }
         self.interruption.get()
     }
 
@@ -257,7 +268,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Whether the run was interrupted: no attempt starts after that.
     pub(super) fn is_interrupted(&self) -> bool {
-        self.interruption.get().is_some()
+        self.interruption().is_some()
     }
 
     /// The span of attempt `attempt` of `S`: none unless a subscriber took the run's span.
@@ -461,7 +472,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         let result = match ended.take() {
             Some(error) => Err(error),
             None => {
-                if let Some(why) = run.interruption.get() {
+                if let Some(why) = run.interruption() {
                     break run.cancel::<S>(why.clone(), None).await;
                 }
                 if run.journaled.is_some() {
@@ -471,7 +482,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                     };
                     record!(run, event);
                 }
-                if let Some(why) = run.interruption.get() {
+                if let Some(why) = run.interruption() {
                     // The start could not be recorded: a service whose start is not in the
                     // journal must not run.
                     break run.cancel::<S>(why.clone(), None).await;
@@ -534,7 +545,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         errors.push(error);
         match next {
             // No pointless wait: an interrupted run starts no attempt.
-            Ok(_) if run.interruption.get().is_some() => {}
+            Ok(_) if run.is_interrupted() => {}
             Ok(delay) => tokio::time::sleep(delay).await,
             Err(stop) => {
                 if run.fail_fast {
