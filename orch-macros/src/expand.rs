@@ -578,7 +578,7 @@ fn settings(settings: &Settings, constant: &Ident, shared: &TokenStream) -> Toke
 
 /// With a declared deadline: for each service, the latest it can end (its dependencies' latest,
 /// then its own worst case: `RetryPolicy::worst_case`), and a compile error at the first service
-/// of a path that can end past the deadline. Skipped when a service on the way has no timeout.
+/// of a path that can reach the deadline. Skipped when a service on the way has no timeout.
 fn deadline_checks(
     services: &[Service],
     checked: &CheckedOrchestration,
@@ -594,7 +594,7 @@ fn deadline_checks(
         let own = latest(i);
         let deps: Vec<Ident> = checked.deps[i].iter().map(|&(dep, _)| latest(dep)).collect();
         let message = format!(
-            "orch: `{}` can end after the orchestration's deadline, counting every attempt on its \
+            "orch: `{}` can end at or after the orchestration's deadline, counting every attempt on its \
              path up to its timeout and every wait up to its policy's max_delay; raise the \
              deadline, or lower the timeouts, retries or max_delay on this path, or give its \
              retry policy a budget (`with_max_elapsed`)",

@@ -54,8 +54,9 @@ pub const fn latest_end(deps: &[Option<Duration>], own: Option<Duration>) -> Opt
     Some(start.saturating_add(own))
 }
 
-/// Whether a service can end after `deadline` while none of its dependencies can: the first
-/// service of a path that does is the one to report.
+/// Whether a service can end at or after `deadline` while none of its dependencies can: the
+/// first service of a path that does is the one to report. At the deadline itself the run's end
+/// wins (the service is cancelled), so reaching it counts as late.
 pub const fn ends_late(
     end: Option<Duration>,
     deps: &[Option<Duration>],
@@ -64,13 +65,13 @@ pub const fn ends_late(
     let (Some(end), Some(deadline)) = (end, deadline) else {
         return false;
     };
-    if end.as_nanos() <= deadline.as_nanos() {
+    if end.as_nanos() < deadline.as_nanos() {
         return false;
     }
     let mut i = 0;
     while i < deps.len() {
         if let Some(dep) = deps[i]
-            && dep.as_nanos() > deadline.as_nanos()
+            && dep.as_nanos() >= deadline.as_nanos()
         {
             return false;
         }
@@ -99,8 +100,11 @@ mod tests {
     #[test]
     fn only_the_first_service_past_the_deadline_is_reported() {
         let deadline = Some(MS * 10);
-        assert!(!ends_late(Some(MS * 10), &[], deadline));
+        assert!(!ends_late(Some(MS * 9), &[], deadline));
+        // The run's deadline wins a tie: ending exactly at it is late.
+        assert!(ends_late(Some(MS * 10), &[], deadline));
         assert!(ends_late(Some(MS * 11), &[Some(MS * 4)], deadline));
+        assert!(!ends_late(Some(MS * 20), &[Some(MS * 10)], deadline));
         assert!(!ends_late(Some(MS * 20), &[Some(MS * 11)], deadline));
         assert!(!ends_late(None, &[], deadline));
         assert!(!ends_late(Some(MS * 20), &[], None));
