@@ -139,6 +139,8 @@ async fn the_run_starts_and_finishes_with_its_request_status_and_summary() {
             organization_id: "org-1".to_owned(),
             payload_type: type_name::<Cart>().into(),
             payload: Some(json!({"items": ["kbd", "cable"], "coupon": null})),
+            // Recorded by durable orchestrations only.
+            fingerprint: None,
         }
     );
     let run_started = entries

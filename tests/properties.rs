@@ -397,6 +397,7 @@ pub fn seen(outcome: &Outcome<u32, ScriptError>) -> Seen {
                     },
                     AttemptError::Panicked(_) => Kind::Panicked,
                     AttemptError::TimedOut(_) => Kind::TimedOut,
+                    AttemptError::Replayed(text) => panic!("a fresh run replays nothing: {text}"),
                 })
                 .collect(),
             stop: failure.stop_reason(),

@@ -28,6 +28,8 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         ReturnType::Type(_, ty) => ty.to_token_stream(),
         ReturnType::Default => quote!(()),
     };
+    // Part of a durable orchestration's fingerprint: the type as written.
+    let output_text = output.to_string();
     // Spanned at the return type, so that "a service must return `Result<T, E>`" points at it.
     let result = quote_spanned!(output.span()=> <#output as ::orch::__private::ServiceResult>);
     let output_type = quote_spanned!(output.span()=> type Output = #result::Output;);
@@ -74,6 +76,7 @@ pub fn service(args: &ServiceArgs, service: &ServiceFn, meta: &ServiceMeta) -> T
         const NAME: &'static str = #name_text;
         const RETRY: ::orch::RetryPolicy = #retry;
         const TIMEOUT: ::core::option::Option<::core::time::Duration> = #timeout;
+        const __OUTPUT_TYPE: &'static str = #output_text;
 
         fn __is_permanent(error: &#self_error) -> bool {
             #[allow(unused_imports)]
@@ -232,8 +235,11 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         .collect();
 
     let slots_declared = services.iter().map(|s| {
-        let slot = &s.slot;
-        quote!(let #slot = ::orch::__private::Slot::new();)
+        let (slot, context, ty) = (&s.slot, &s.context, &s.ty);
+        quote! {
+            let #slot = ::orch::__private::Slot::new();
+            let #context = __run.context::<#ty>();
+        }
     });
     let futures_declared = checked
         .order
@@ -275,6 +281,106 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     let output_docs = names.iter().map(|name| format!("The output of `{name}`."));
     let failed_docs = names.iter().map(|name| format!("`{name}` failed."));
     let doc_table = doc_table(finish, checked);
+    let payload_json = quote! {
+        |payload: &Payload| {
+            use ::orch::__private::{JsonNone as _, JsonSerialize as _};
+            (&&::orch::__private::Probe::<Payload>::new()).json(payload)
+        }
+    };
+    // Runs the plan and records its end; the run's interruption, if it was interrupted.
+    let run = quote! {{
+        {
+            #(#futures_declared)*
+            let mut __watch = ::orch::__private::pin!(__run.watch());
+            // Polls every unfinished service in topological order on every wake-up,
+            // which is what lets a dependent wait without a waker (see
+            // `orch::__private::deps`).
+            ::orch::__private::join(|__cx| {
+                __run.poll_watch(__watch.as_mut(), __cx);
+                loop {
+                    if __run.interruption().is_some() {
+                        return ::orch::__private::Poll::Ready(());
+                    }
+                    let mut __pending = false;
+                    #(#polls)*
+                    if !__pending || __run.interruption().is_some() {
+                        return ::orch::__private::Poll::Ready(());
+                    }
+                    if !__run.pass_again() {
+                        return ::orch::__private::Poll::Pending;
+                    }
+                }
+            }).await;
+            if __run.interruption().is_some() {
+                // Whatever is still running or waiting stops here, in topological
+                // order: a service whose dependency was just cancelled is skipped.
+                #(#stops)*
+            }
+        }
+        // The summary is read from the slots, so that the report is built once, in
+        // place, after the run's end is recorded.
+        let mut __summary = ::orch::Summary::default();
+        #( __summary.add(::orch::__private::status(&#slots)); )*
+        __run.finish(__summary).await
+    }};
+    let (prologue, body) = if orchestration.settings.durable.is_some() {
+        let recalled: Vec<Ident> = services
+            .iter()
+            .map(|s| format_ident!("__recalled_{}", s.index))
+            .collect();
+        // Spanned at the listed service: an output that serde cannot read back is reported
+        // there, naming the service.
+        let takes = services.iter().zip(&recalled).map(|(s, recalled)| {
+            let (ty, context) = (&s.ty, &s.context);
+            let take = Ident::new("take", at(s.listed));
+            quote! {
+                let #recalled = __replay.#take::<#ty, _>(&#context, &SERVICES);
+            }
+        });
+        let prologue = quote! {
+            let mut __replay = __run.recall(FINGERPRINT).await;
+            #(#takes)*
+            #( __replay.store(&#slots, #recalled); )*
+        };
+        let body = quote! {
+            if __replay.runs() {
+                __run.start(#payload_json, ::core::option::Option::Some(&__replay)).await;
+                #run
+            } else {
+                __replay.interruption()
+            }
+        };
+        (prologue, body)
+    } else {
+        let prologue = quote! {
+            __run.start(#payload_json, ::core::option::Option::None).await;
+        };
+        (prologue, run)
+    };
+    let fingerprint = orchestration.settings.durable.is_some().then(|| {
+        let parts = services.iter().enumerate().map(|(i, s)| {
+            let ty = &s.ty;
+            let deps = checked.deps[i].iter().map(|&(dep, mode)| {
+                let marker = match mode {
+                    DepMode::Required => "&",
+                    DepMode::Optional => "?",
+                };
+                format!("{marker}{}", services[dep].name)
+            });
+            quote! {
+                <#ty as ::orch::Service>::NAME,
+                <#ty as ::orch::Service>::__OUTPUT_TYPE,
+                #(#deps,)*
+                ";",
+            }
+        });
+        quote! {
+            /// The shape of this orchestration (its name, its services with their output types
+            /// as written, and their dependencies), hashed at compile time. A durable run
+            /// records it, and is resumed only by an orchestration of the same shape.
+            pub const FINGERPRINT: u64 = ::orch::__private::fingerprint(&[NAME, #(#parts)*]);
+        }
+    });
     let orchestrate_doc = format!(
         "Runs orchestration `{name_text}` for `request`, recording it in `journal` \
          (`&orch::NoJournal` for none). The request is borrowed: keep it to log or retry the run.\n\nEach service starts as soon as the dependencies it \
@@ -316,6 +422,8 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             pub const MAX_IN_FLIGHT: ::core::option::Option<usize> = super::#settings_const.max_in_flight;
 
             #deadline_checks
+
+            #fingerprint
 
             /// Every service's outcome in one run.
             #[must_use = "a report can hold failures: check it, or call `into_result`"]
@@ -457,7 +565,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                         #(
                             Failed::#names(failure) => match failure.last_error() {
                                 ::orch::AttemptError::Error(error) => (&&::orch::__private::probe_of(error)).source(error),
-                                ::orch::AttemptError::Panicked(_) | ::orch::AttemptError::TimedOut(_) => ::core::option::Option::None,
+                                _ => ::core::option::Option::None,
                             },
                         )*
                     }
@@ -482,44 +590,9 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                 let __run = ::orch::__private::Run::new(NAME, request, journal, &options, super::#settings_const);
                 let __span = ::core::clone::Clone::clone(__run.span());
                 let __plan = async {
-                    __run.start(|payload: &Payload| {
-                        use ::orch::__private::{JsonNone as _, JsonSerialize as _};
-                        (&&::orch::__private::Probe::<Payload>::new()).json(payload)
-                    }).await;
                     #(#slots_declared)*
-                    {
-                        #(#futures_declared)*
-                        let mut __watch = ::orch::__private::pin!(__run.watch());
-                        // Polls every unfinished service in topological order on every wake-up,
-                        // which is what lets a dependent wait without a waker (see
-                        // `orch::__private::deps`).
-                        ::orch::__private::join(|__cx| {
-                            __run.poll_watch(__watch.as_mut(), __cx);
-                            loop {
-                                if __run.interruption().is_some() {
-                                    return ::orch::__private::Poll::Ready(());
-                                }
-                                let mut __pending = false;
-                                #(#polls)*
-                                if !__pending || __run.interruption().is_some() {
-                                    return ::orch::__private::Poll::Ready(());
-                                }
-                                if !__run.pass_again() {
-                                    return ::orch::__private::Poll::Pending;
-                                }
-                            }
-                        }).await;
-                        if __run.interruption().is_some() {
-                            // Whatever is still running or waiting stops here, in topological
-                            // order: a service whose dependency was just cancelled is skipped.
-                            #(#stops)*
-                        }
-                    }
-                    // The summary is read from the slots, so that the report is built once, in
-                    // place, after the run's end is recorded.
-                    let mut __summary = ::orch::Summary::default();
-                    #( __summary.add(::orch::__private::status(&#slots)); )*
-                    let __interruption = __run.finish(__summary).await;
+                    #prologue
+                    let __interruption = #body;
                     Report {
                         #( #names: ::orch::__private::take(#slots), )*
                         __orch_interruption: __interruption,
@@ -630,6 +703,7 @@ struct Service {
     /// The name under which the user's module imports the service for the generated module.
     import: Ident,
     slot: Ident,
+    context: Ident,
     future: Ident,
     /// The user's token for the service in the orchestration's list.
     listed: Span,
@@ -654,13 +728,14 @@ impl Service {
             user_path: path.clone(),
             import,
             slot: format_ident!("__slot_{}", index),
+            context: format_ident!("__context_{}", index),
             future: format_ident!("__service_{}", index),
             listed,
         }
     }
 }
 
-/// The task of service `i`: its context, what it waits for, and how it is called.
+/// The task of service `i`: what it waits for, and how it is called.
 fn service_future(
     services: &[Service],
     finish: &Finish,
@@ -675,7 +750,7 @@ fn service_future(
         &service.path,
         &service.ty,
     );
-    let context = format_ident!("__context_{}", service.index);
+    let context = &service.context;
     // Reported at the listed path, so a payload mismatch points at the user's token.
     let ctx = Ident::new("__ctx", at(service.listed));
     let deps = &checked.deps[i];
@@ -713,7 +788,6 @@ fn service_future(
     // The dependencies' check comes first, so that the arguments' types are known from the
     // dependencies' outputs when the call is checked against the service's parameters.
     quote! {
-        let #context = __run.context::<#ty>();
         let mut #task = ::orch::__private::pin!(::orch::__private::Task::<#ty, _, _, _, _, _, _, _, _>::new(
             &__run,
             &#slot,

@@ -14,6 +14,7 @@ mod kw {
     syn::custom_keyword!(timeout);
     syn::custom_keyword!(deadline);
     syn::custom_keyword!(fail_fast);
+    syn::custom_keyword!(durable);
     syn::custom_keyword!(max_in_flight);
     syn::custom_keyword!(required);
     syn::custom_keyword!(optional);
@@ -188,7 +189,7 @@ impl Parse for Orchestration {
                 return Err(syn::Error::new_spanned(
                     attr,
                     "an orchestration takes doc comments, `#[cfg(..)]`, lint attributes and \
-                     `#[orch(deadline = .., fail_fast, max_in_flight = ..)]` only",
+                     `#[orch(durable, deadline = .., fail_fast, max_in_flight = ..)]` only",
                 ));
             }
         }
@@ -229,10 +230,12 @@ impl Parse for Orchestration {
     }
 }
 
-/// `#[orch(deadline = EXPR, fail_fast, max_in_flight = EXPR)]` on an orchestration: defaults for
-/// each of its runs, which `RunOptions` can override.
+/// `#[orch(durable, deadline = EXPR, fail_fast, max_in_flight = EXPR)]` on an orchestration:
+/// whether its runs resume from their journal, and defaults for each of its runs, which
+/// `RunOptions` can override.
 #[derive(Default)]
 pub struct Settings {
+    pub durable: Option<kw::durable>,
     pub deadline: Option<(kw::deadline, Expr)>,
     pub fail_fast: Option<kw::fail_fast>,
     pub max_in_flight: Option<(kw::max_in_flight, Expr)>,
@@ -246,7 +249,13 @@ impl Parse for Settings {
             let twice = |span: Span, key: &str| {
                 syn::Error::new(span, format_args!("`{key}` is given twice"))
             };
-            if lookahead.peek(kw::deadline) {
+            if lookahead.peek(kw::durable) {
+                let key: kw::durable = input.parse()?;
+                if settings.durable.is_some() {
+                    return Err(twice(key.span, "durable"));
+                }
+                settings.durable = Some(key);
+            } else if lookahead.peek(kw::deadline) {
                 let key: kw::deadline = input.parse()?;
                 if settings.deadline.is_some() {
                     return Err(twice(key.span, "deadline"));
@@ -271,8 +280,8 @@ impl Parse for Settings {
                 return Err(syn::Error::new(
                     key.span(),
                     format_args!(
-                        "unknown setting `{key}` in `#[orch(..)]`: expected `deadline`, \
-                         `fail_fast` or `max_in_flight`"
+                        "unknown setting `{key}` in `#[orch(..)]`: expected `durable`, \
+                         `deadline`, `fail_fast` or `max_in_flight`"
                     ),
                 ));
             } else {

@@ -147,6 +147,32 @@ impl<P> Context<P> {
         self.service
     }
 
+    /// A key that names this attempt of this service in this run, the same every time the
+    /// attempt runs: `{event id}/{service}/{attempt}`. Pass it to a downstream API that takes
+    /// idempotency keys (a payment API) to make a repeated call safe.
+    ///
+    /// Attempts are numbered across executions of a durable run: an attempt the process died in
+    /// runs again, on resume, under the same number, so with the same key; a new attempt after
+    /// a recorded failure gets a new one.
+    ///
+    /// ```
+    /// # use orch::prelude::*;
+    /// # use std::convert::Infallible;
+    /// #[service]
+    /// async fn charge(ctx: &Context<u32>) -> Result<String, Infallible> {
+    ///     Ok(ctx.idempotency_key())
+    /// }
+    /// # orchestration! { pay(u32) { charge } }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let report = pay::orchestrate(&Request::new("evt-7", "t", "o", 1), &NoJournal).await;
+    /// # assert_eq!(report.charge.output().map(String::as_str), Some("evt-7/charge/1"));
+    /// # }
+    /// ```
+    pub fn idempotency_key(&self) -> String {
+        format!("{}/{}/{}", self.event_id(), self.service, self.attempt())
+    }
+
     /// Which attempt this is, from 1.
     pub fn attempt(&self) -> u32 {
         self.attempt.load(Ordering::Relaxed)

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::outcome::{StopReason, Summary};
+use crate::outcome::{Status, StopReason, Summary};
 use crate::timestamp::Timestamp;
 
 /// Where a run's [`JournalEntry`]s go.
@@ -50,6 +50,17 @@ pub trait Journal: Sync {
 
     /// Writes one entry.
     fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send;
+
+    /// Every entry recorded for `event_id`, in the order they were recorded: what a durable
+    /// orchestration resumes from. A journal that keeps nothing it can read back returns none
+    /// (the default), and its runs always start afresh.
+    fn recall(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, JournalError>> + Send {
+        let _ = event_id;
+        std::future::ready(Ok(Vec::new()))
+    }
 }
 
 /// A journal that records nothing, at no cost.
@@ -120,6 +131,19 @@ impl Journal for InMemoryJournal {
         self.lock().push(entry);
         std::future::ready(Ok(()))
     }
+
+    fn recall(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, JournalError>> + Send {
+        let entries = self
+            .lock()
+            .iter()
+            .filter(|entry| &*entry.event_id == event_id)
+            .cloned()
+            .collect();
+        std::future::ready(Ok(entries))
+    }
 }
 
 /// One record of a run's journal.
@@ -159,6 +183,22 @@ pub enum Event {
             deserialize_with = "present"
         )]
         payload: Option<Value>,
+        /// The shape of a durable orchestration (its services, their dependencies and output
+        /// types) as 16 hex digits: a run recorded under another shape is not resumed. Absent
+        /// for orchestrations that are not durable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
+    },
+    /// A resumed run did not call a service: its outcome (a success, or a failure after which it
+    /// was not to be retried), recorded by an earlier execution of the run, was read back from
+    /// the journal.
+    ServiceReplayed {
+        /// The service.
+        service: Cow<'static, str>,
+        /// Its last attempt, in the earlier execution.
+        attempt: u32,
+        /// How it ended: succeeded, or failed for good.
+        status: Status,
     },
     /// An attempt of a service started.
     AttemptStarted {
@@ -291,7 +331,8 @@ impl JournalEntry {
             | Event::AttemptFailed { service, .. }
             | Event::ServiceSkipped { service, .. }
             | Event::ServiceCancelled { service, .. }
-            | Event::Warning { service, .. } => Some(service),
+            | Event::Warning { service, .. }
+            | Event::ServiceReplayed { service, .. } => Some(service),
             Event::RunStarted { .. } | Event::RunFinished { .. } => None,
         }
     }

@@ -46,9 +46,12 @@ mod context;
 mod journal;
 mod options;
 mod outcome;
+mod redacted;
 mod request;
 mod retry;
 mod service;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod timestamp;
 
 #[doc(hidden)]
@@ -63,12 +66,15 @@ pub use journal::{
 pub use options::RunOptions;
 pub use orch_macros::{orchestration, service};
 pub use outcome::{
-    AttemptError, Failure, Interruption, Outcome, RunError, Skip, Status, StopReason, Success,
-    Summary,
+    AttemptError, Failure, Interruption, Outcome, ReplayError, RunError, Skip, Status, StopReason,
+    Success, Summary,
 };
+pub use redacted::Redacted;
 pub use request::Request;
 pub use retry::{PolicyError, RetryPolicy, Retryable};
 pub use service::Service;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, SqliteJournal};
 pub use timestamp::{ParseTimestampError, Timestamp};
 
 /// Everything a module that defines services or orchestrations needs: `use orch::prelude::*;`.

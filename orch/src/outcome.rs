@@ -28,6 +28,9 @@ pub struct Success<T> {
     pub output: T,
     /// The attempt that succeeded (1 for the first).
     pub attempts: u32,
+    /// Whether the output was read back from the journal, recorded by an earlier execution of
+    /// the run, instead of returned by a call in this one (see `#[orch(durable)]`).
+    pub replayed: bool,
 }
 
 /// The errors of a service that failed: one per attempt, oldest first, never empty.
@@ -69,6 +72,9 @@ pub enum AttemptError<E> {
     Panicked(String),
     /// The attempt ran longer than the service's `timeout` and was cancelled.
     TimedOut(Duration),
+    /// An error recorded by an earlier execution of the run, read back from the journal as the
+    /// text it was recorded with: the typed error is not kept.
+    Replayed(String),
 }
 
 /// Why a service was skipped.
@@ -95,6 +101,35 @@ pub enum Interruption {
     FailFast {
         /// The service that failed.
         service: &'static str,
+    },
+    /// The run could not be resumed from its journal; nothing was called or recorded.
+    Replay(ReplayError),
+    /// An earlier execution of this (finished) run was interrupted: the recorded reason.
+    Recorded(String),
+}
+
+/// Why a durable run could not be resumed from what its journal holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The run was recorded by another orchestration, or by this one with other services,
+    /// dependencies or output types: its records cannot be trusted to fit.
+    ShapeChanged {
+        /// The run's event id.
+        event_id: String,
+        /// The fingerprint recorded, if the recording orchestration was durable.
+        recorded: Option<String>,
+        /// This orchestration's fingerprint.
+        current: String,
+    },
+    /// A recorded output does not deserialize as the service's output type.
+    Undecodable {
+        /// The run's event id.
+        event_id: String,
+        /// The service whose output it is.
+        service: &'static str,
+        /// What the deserializer said.
+        error: String,
     },
 }
 
@@ -240,7 +275,9 @@ impl<E> AttemptError<E> {
     pub fn error(&self) -> Option<&E> {
         match self {
             AttemptError::Error(error) => Some(error),
-            AttemptError::Panicked(_) | AttemptError::TimedOut(_) => None,
+            AttemptError::Panicked(_) | AttemptError::TimedOut(_) | AttemptError::Replayed(_) => {
+                None
+            }
         }
     }
 }
@@ -280,6 +317,9 @@ impl<E: fmt::Display> fmt::Display for AttemptError<E> {
             AttemptError::Error(error) => error.fmt(f),
             AttemptError::Panicked(message) => write!(f, "panicked: {message}"),
             AttemptError::TimedOut(after) => write!(f, "timed out after {after:?}"),
+            AttemptError::Replayed(error) => {
+                write!(f, "{error} (recorded by an earlier execution)")
+            }
         }
     }
 }
@@ -331,14 +371,53 @@ impl fmt::Display for Interruption {
             Interruption::FailFast { service } => {
                 write!(f, "`{service}` failed and the run is fail-fast")
             }
+            Interruption::Replay(error) => write!(f, "the run cannot be resumed: {error}"),
+            Interruption::Recorded(reason) => write!(f, "{reason} (in an earlier execution)"),
         }
     }
 }
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::ShapeChanged {
+                event_id,
+                recorded: Some(recorded),
+                current,
+            } => write!(
+                f,
+                "run {event_id} was recorded by an orchestration of another shape (fingerprint \
+                 {recorded}, this one is {current}): finish it with the code that started it, or \
+                 start it again under a new event id"
+            ),
+            ReplayError::ShapeChanged {
+                event_id,
+                recorded: None,
+                current,
+            } => write!(
+                f,
+                "run {event_id} was recorded by an orchestration that is not durable (this one's \
+                 fingerprint is {current}): start it again under a new event id"
+            ),
+            ReplayError::Undecodable {
+                event_id,
+                service,
+                error,
+            } => write!(
+                f,
+                "run {event_id}: the recorded output of `{service}` does not deserialize: {error}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
 
 impl std::error::Error for Interruption {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Interruption::Journal(error) => Some(error),
+            Interruption::Replay(error) => Some(error),
             _ => None,
         }
     }

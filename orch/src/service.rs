@@ -26,6 +26,11 @@ pub trait Service {
     /// `None` when the service has no `timeout = ..`.
     const TIMEOUT: Option<Duration>;
 
+    /// The output type as written in the service's signature: part of a durable
+    /// orchestration's fingerprint.
+    #[doc(hidden)]
+    const __OUTPUT_TYPE: &'static str;
+
     /// Whether the error is permanent (see [`Retryable`](crate::Retryable)).
     #[doc(hidden)]
     fn __is_permanent(error: &Self::Error) -> bool;

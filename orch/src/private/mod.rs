@@ -3,6 +3,7 @@
 mod declared;
 mod deps;
 mod probe;
+mod replay;
 mod run;
 mod slot;
 mod task;
@@ -11,6 +12,7 @@ mod watch;
 pub use declared::{Declared, ends_late, latest_end};
 pub use deps::{Dep, join, optional, required};
 pub use probe::*;
+pub use replay::{Replay, fingerprint};
 pub use run::{OutcomeSlot, Run, assert_timeout, resume, status, take};
 pub use slot::Slot;
 pub use task::{Stopped, Task};

@@ -59,6 +59,9 @@ pub fn fmt_failure<S: Service>(
         AttemptError::Error(error) => f.write_str(&S::__describe_error(error)),
         AttemptError::Panicked(message) => write!(f, "panicked: {message}"),
         AttemptError::TimedOut(after) => write!(f, "timed out after {after:?}"),
+        AttemptError::Replayed(error) => {
+            write!(f, "{error} (recorded by an earlier execution)")
+        }
     }
 }
 

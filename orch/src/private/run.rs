@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::declared::Declared;
+use super::replay::Replay;
 use super::slot::Slot;
 use super::task::{Resumption, Unit};
 use super::watch::Watch;
@@ -229,8 +230,13 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         &self.span
     }
 
-    /// Records the run's start, with the payload as JSON if `payload_json` can make it.
-    pub async fn start(&self, payload_json: fn(&P) -> Option<serde_json::Value>) {
+    /// Records the run's start, with the payload as JSON if `payload_json` can make it; for a
+    /// durable run, its fingerprint and the services read back from the journal.
+    pub async fn start(
+        &self,
+        payload_json: fn(&P) -> Option<serde_json::Value>,
+        replay: Option<&Replay>,
+    ) {
         tracing::debug!("run started");
         record!(
             self,
@@ -240,8 +246,44 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 organization_id: self.request.organization_id.clone(),
                 payload_type: Cow::Borrowed(type_name::<P>()),
                 payload: payload_json(&self.request.payload),
+                fingerprint: replay.map(Replay::fingerprint),
             }
         );
+        for &(service, attempt, status) in replay.map_or(&[][..], Replay::replayed) {
+            tracing::info!(
+                service,
+                attempt,
+                ?status,
+                "service replayed from the journal"
+            );
+            record!(
+                self,
+                Event::ServiceReplayed {
+                    service: Cow::Borrowed(service),
+                    attempt,
+                    status,
+                }
+            );
+        }
+    }
+
+    /// What earlier executions of this run recorded, for a durable orchestration with this
+    /// fingerprint to resume from. Needs a journal that can read back ([`Journal::recall`]).
+    pub async fn recall(&self, fingerprint: u64) -> Replay {
+        let event_id = &self.request.event_id;
+        match self.journal.recall(event_id).await {
+            Ok(entries) => {
+                let replay = Replay::from_entries(event_id, fingerprint, entries);
+                if let Some(why) = replay.refusal() {
+                    tracing::error!(parent: &self.span, reason = %why, "run cannot be resumed");
+                }
+                replay
+            }
+            Err(error) => {
+                tracing::error!(parent: &self.span, %error, "run's journal cannot be read");
+                Replay::refused(event_id, fingerprint, Interruption::Journal(error))
+            }
+        }
     }
 
     /// Records the run's end and returns why it was interrupted, if it was.
@@ -303,6 +345,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             ),
             AttemptError::Panicked(message) => (message.clone(), true, None),
             AttemptError::TimedOut(after) => (format!("timed out after {after:?}"), false, None),
+            // Never made by an attempt: only read back from the journal.
+            AttemptError::Replayed(text) => (text.clone(), false, None),
         };
         let policy = S::RETRY;
         let next = if let AttemptError::Panicked(_) = error {
@@ -536,6 +580,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 break Outcome::Succeeded(Success {
                     output,
                     attempts: attempt,
+                    replayed: false,
                 });
             }
             Err(error) => error,

@@ -113,7 +113,12 @@ where
             call: Some(call),
             resume: Some(resume),
             entered: false,
-            state: State::Waiting,
+            // A resumed run stored the outcomes it read back before making its tasks.
+            state: if slot.get().is_some() {
+                State::Done
+            } else {
+                State::Waiting
+            },
         }
     }
 
@@ -141,7 +146,9 @@ where
                             || unit.run.is_interrupted() =>
                     {
                         *this.entered = true;
-                        Resumption::Attempt { args, attempt: 1 }
+                        // After the attempts a resumed run's earlier executions made.
+                        let attempt = unit.ctx.attempt() + 1;
+                        Resumption::Attempt { args, attempt }
                     }
                     Poll::Ready(Ok(args)) => {
                         *this.entered = true;
@@ -175,6 +182,7 @@ where
                             unit.slot.store(Outcome::Succeeded(Success {
                                 output,
                                 attempts: 1,
+                                replayed: false,
                             }));
                             this.state.set(State::Done);
                             leave(unit, this.entered);
