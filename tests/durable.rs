@@ -161,3 +161,119 @@ async fn a_sqlite_journal_resumes_a_run_after_it_is_reopened() {
     drop(journal);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two branches that finish in an order the test chooses, then a join.
+mod branches {
+    use super::*;
+
+    /// Fails twice, then succeeds: attempts 1 and 2 are recorded failures.
+    #[service(retry = RetryPolicy::DEFAULT.with_jitter(0.0).with_max_retries(5))]
+    pub async fn flaky(ctx: &Context<u32>) -> Result<u32, String> {
+        CALLS.push(ctx.idempotency_key());
+        if ctx.attempt() <= 2 {
+            return Err(format!("attempt {} failed", ctx.attempt()));
+        }
+        // The first execution hangs here, on its third attempt.
+        if ctx.event_id().ends_with("-hang") {
+            std::future::pending::<()>().await;
+        }
+        Ok(ctx.attempt())
+    }
+
+    #[service]
+    pub async fn quick(ctx: &Context<u32>) -> Result<String, String> {
+        CALLS.push(ctx.idempotency_key());
+        Ok("quick".into())
+    }
+
+    /// Fails for good: a final failure, recorded.
+    #[service]
+    pub async fn declined(ctx: &Context<u32>) -> Result<u32, String> {
+        CALLS.push(ctx.idempotency_key());
+        Err("card declined".into())
+    }
+
+    #[service(depends_on = [declined])]
+    pub async fn receipt(ctx: &Context<u32>, declined: &u32) -> Result<u32, String> {
+        CALLS.push(ctx.idempotency_key());
+        Ok(*declined)
+    }
+
+    #[service(depends_on = [flaky, quick])]
+    pub async fn join(ctx: &Context<u32>, flaky: &u32, quick: &String) -> Result<String, String> {
+        CALLS.push(ctx.idempotency_key());
+        Ok(format!("{quick} after {flaky}"))
+    }
+
+    orchestration! {
+        #[orch(durable)]
+        pub branches(u32) { flaky, quick, declined, receipt, join }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_service_goes_on_from_its_recorded_attempts_and_decided_outcomes_stay() {
+    let journal = InMemoryJournal::new();
+    let hang = Request::new("evt-b-hang", "t", "o", 1);
+    let run = branches::branches::orchestrate(&hang, &journal);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        CALLS.take("evt-b-hang"),
+        [
+            "evt-b-hang/flaky/1",
+            "evt-b-hang/quick/1",
+            "evt-b-hang/declined/1",
+            "evt-b-hang/flaky/2",
+            "evt-b-hang/flaky/3",
+        ]
+    );
+
+    // Resumed under the same event id by a journal holding the first execution: rename the
+    // entries so the hang is gone but the records stay (the service reads the event id).
+    let resumed = InMemoryJournal::new();
+    for mut entry in journal.take() {
+        entry.event_id = "evt-b".into();
+        orch::Journal::record(&resumed, entry).await.unwrap();
+    }
+    let request = Request::new("evt-b", "t", "o", 1);
+    let report = branches::branches::orchestrate(&request, &resumed).await;
+    // `flaky` died in attempt 3, which runs again as attempt 3: the same idempotency key.
+    // `quick` succeeded and `declined` failed for good: neither runs again, and `receipt` is
+    // skipped again.
+    assert_eq!(CALLS.take("evt-b"), ["evt-b/flaky/3", "evt-b/join/1"]);
+    assert_eq!(
+        report.join.output().map(String::as_str),
+        Some("quick after 3")
+    );
+    assert!(matches!(&report.quick, Outcome::Succeeded(s) if s.replayed));
+    let failure = report.declined.failure().expect("declined failed");
+    assert_eq!(
+        failure.errors(),
+        [orch::AttemptError::Replayed("card declined".into())]
+    );
+    assert!(matches!(report.receipt, Outcome::Skipped(skip) if skip.cause == "declined"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_orchestration_has_its_own_compile_time_fingerprint() {
+    assert_ne!(order::FINGERPRINT, branches::branches::FINGERPRINT);
+    // Recorded on the run's start, as 16 hex digits.
+    let journal = InMemoryJournal::new();
+    let _ = branches::branches::orchestrate(&Request::new("evt-fp", "t", "o", 1), &journal).await;
+    let fingerprint = journal
+        .entries()
+        .into_iter()
+        .find_map(|entry| match entry.event {
+            Event::RunStarted { fingerprint, .. } => fingerprint,
+            _ => None,
+        });
+    assert_eq!(
+        fingerprint,
+        Some(format!("{:016x}", branches::branches::FINGERPRINT))
+    );
+    CALLS.take("evt-fp");
+}

@@ -14,4 +14,5 @@ fn ui() {
     t.compile_fail("tests/ui/retry/*.rs");
     t.compile_fail("tests/ui/orchestration/*.rs");
     t.compile_fail("tests/ui/time/*.rs");
+    t.compile_fail("tests/ui/durable/*.rs");
 }

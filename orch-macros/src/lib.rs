@@ -156,7 +156,8 @@ pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `orchestrate_with(.., RunOptions)`; `Report`, one public `Outcome` field per service, with
 /// `into_result() -> Result<Outputs, RunError<Failed>>`, `summary()`, `statuses()`,
 /// `is_success()` and `interruption()`; `Outputs` and `Failed` (one field or variant per
-/// service); `NAME`, `SERVICES`, `Payload`, `DEADLINE`, `FAIL_FAST` and `MAX_IN_FLIGHT`. The
+/// service); `NAME`, `SERVICES`, `Payload`, `DEADLINE`, `FAIL_FAST` and `MAX_IN_FLIGHT` (and `FINGERPRINT`
+/// when durable). The
 /// module's docs list the plan. Doc comments, `#[cfg(..)]` and lint attributes may go before
 /// the orchestration's name, and one `#[orch(..)]` with its run settings, each optional and
 /// overridable per run with `RunOptions`:
@@ -180,6 +181,38 @@ pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// With a `deadline`, a path of services that all have timeouts and can together take longer
 /// (see `RetryPolicy::worst_case`) is a compile error naming its first late service.
+///
+/// `#[orch(durable)]` makes runs resume from their journal: run again under the same event id
+/// (with a journal that can read back, such as `SqliteJournal`), a run reads back the recorded
+/// outputs of the services that succeeded instead of calling them, and a finished run returns
+/// its recorded result. Every service's output must then implement serde's `Serialize` and
+/// `Deserialize` (a compile error names the service otherwise), and the module also holds
+/// `FINGERPRINT`, the orchestration's shape hashed at compile time: a run recorded under
+/// another shape is not resumed.
+///
+/// ```
+/// # use orch::prelude::*;
+/// #[service]
+/// async fn reserve(ctx: &Context<u32>) -> Result<Vec<u32>, String> {
+///     Ok(vec![*ctx.payload()])
+/// }
+///
+/// orchestration! {
+///     #[orch(durable)]
+///     pub stock(u32) { reserve }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let journal = InMemoryJournal::new();
+/// let request = Request::new("evt-1", "tenant", "org", 7);
+/// let first = stock::orchestrate(&request, &journal).await;
+/// // Finished: the recorded result comes back, and `reserve` is not called again.
+/// let again = stock::orchestrate(&request, &journal).await;
+/// assert_eq!(again.reserve.output(), first.reserve.output());
+/// assert!(matches!(&again.reserve, Outcome::Succeeded(success) if success.replayed));
+/// # }
+/// ```
 ///
 /// The graph is checked at compile time: a cycle, an unlisted dependency, a service listed
 /// twice, or a parameter whose type is not its dependency's output does not compile. Each

@@ -36,6 +36,10 @@
 //! # }
 //! ```
 //!
+//! With `#[orch(durable)]` and a [`SqliteJournal`], a run that died (the process killed, the
+//! machine restarted) resumes under the same event id without calling again the services whose
+//! success was recorded.
+//!
 //! The crate's README has the whole tour: the failure rules, the retry formula, the journal and
 //! the limits.
 
@@ -72,7 +76,7 @@ pub use outcome::{
 pub use redacted::Redacted;
 pub use request::Request;
 pub use retry::{PolicyError, RetryPolicy, Retryable};
-pub use service::Service;
+pub use service::{DurableService, Service};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteJournal};
 pub use timestamp::{ParseTimestampError, Timestamp};

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
 use crate::retry::RetryPolicy;
 
 /// A service: what `#[service]` generates for an `async fn`, on a marker type of the same name.
@@ -43,4 +47,22 @@ pub trait Service {
     /// The output as JSON for the journal, if its type implements `Serialize`.
     #[doc(hidden)]
     fn __output_json(output: &Self::Output) -> Option<serde_json::Value>;
+}
+
+/// A service whose output can be journaled and read back: every service of a durable
+/// orchestration (`#[orch(durable)]`) must be one. Implemented for every service whose output
+/// implements serde's `Serialize` and `Deserialize`.
+pub trait DurableService: Service {
+    /// Reads a journaled output back.
+    #[doc(hidden)]
+    fn decode(output: Value) -> Result<Self::Output, serde_json::Error>;
+}
+
+impl<S: Service> DurableService for S
+where
+    S::Output: Serialize + DeserializeOwned,
+{
+    fn decode(output: Value) -> Result<Self::Output, serde_json::Error> {
+        serde_json::from_value(output)
+    }
 }

@@ -279,6 +279,10 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, String> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|error| format!("cannot open the journal: {error}"))?;
+    // Another process (a second writer, a reader of the journal) may hold the lock briefly.
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|error| format!("cannot open the journal: {error}"))?;
     let not_a_journal = |error: rusqlite::Error| format!("not an orch journal ({error})");
     let application_id: i32 = connection
         .pragma_query_value(None, "application_id", |row| row.get(0))

@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::context::Context;
@@ -16,29 +14,7 @@ use crate::outcome::{
     AttemptError, Failure, Interruption, Outcome, ReplayError, Skip, Status, StopReason, Success,
 };
 use crate::redacted::is_redacted;
-use crate::service::Service;
-
-/// A service whose output can be journaled and read back: what every service of a durable
-/// orchestration must be.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be part of a durable orchestration: its output is not a serde type",
-    label = "its output must implement `serde::Serialize` and `serde::Deserialize`",
-    note = "a durable run reads each service's output back from its journal: derive both on the \
-            output type, or wrap what must not be journaled in `orch::Redacted`"
-)]
-pub trait DurableService: Service {
-    /// Reads a journaled output back.
-    fn decode(output: Value) -> Result<Self::Output, serde_json::Error>;
-}
-
-impl<S: Service> DurableService for S
-where
-    S::Output: Serialize + DeserializeOwned,
-{
-    fn decode(output: Value) -> Result<Self::Output, serde_json::Error> {
-        serde_json::from_value(output)
-    }
-}
+use crate::service::{DurableService, Service};
 
 /// What a durable run resumes from; see [`Run::recall`](super::Run::recall).
 pub struct Replay {

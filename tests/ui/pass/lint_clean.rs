@@ -104,6 +104,18 @@ orchestration! {
     pub bounded(u32) { quote, billing::payments }
 }
 
+/// A service whose output a durable run can read back.
+#[service]
+pub async fn reserve(ctx: &Context<u32>) -> Result<Vec<u32>, String> {
+    Ok(vec![*ctx.payload()])
+}
+
+orchestration! {
+    /// Resumed from its journal after a crash.
+    #[orch(durable, deadline = Duration::from_secs(10))]
+    pub durable(u32) { quote, reserve }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let report = checkout::orchestrate(&Request::new("evt", "tenant", "org", 41), &NoJournal).await;
@@ -121,6 +133,12 @@ async fn main() {
     assert_eq!(bounded::MAX_IN_FLIGHT, Some(2));
     let report = bounded::orchestrate(&Request::new("evt", "tenant", "org", 3), &NoJournal).await;
     assert_eq!(report.quote.output(), Some(&3));
+    let journal = InMemoryJournal::new();
+    let request = Request::new("evt-durable", "tenant", "org", 5);
+    let first = durable::orchestrate(&request, &journal).await;
+    let again = durable::orchestrate(&request, &journal).await;
+    assert_eq!(first.reserve.output(), again.reserve.output());
+    assert_ne!(durable::FINGERPRINT, 0);
 }
 
 // An orchestration behind a `cfg` that is off: nothing of it is compiled, not even its imports
