@@ -277,3 +277,38 @@ async fn each_orchestration_has_its_own_compile_time_fingerprint() {
     );
     CALLS.take("evt-fp");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_resumed_with_another_payload_is_refused() {
+    let journal = InMemoryJournal::new();
+    let first = Request::new("evt-pay", "t", "o", 3);
+    let run = order::orchestrate(&first, &journal);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), run)
+            .await
+            .is_err()
+    );
+    CALLS.take("evt-pay");
+    let before = journal.entries().len();
+
+    // The outputs recorded were computed from payload 3, not 4.
+    let report = order::orchestrate(&Request::new("evt-pay", "t", "o", 4), &journal).await;
+    assert_eq!(CALLS.take("evt-pay"), Vec::<String>::new());
+    assert_eq!(
+        journal.entries().len(),
+        before,
+        "nothing is written to the run"
+    );
+    let why = report.interruption().expect("refused");
+    assert_eq!(
+        why,
+        &orch::Interruption::Replay(orch::ReplayError::PayloadChanged {
+            event_id: "evt-pay".into()
+        })
+    );
+    assert_eq!(
+        why.to_string(),
+        "the run cannot be resumed: run evt-pay was recorded with another payload: resume it \
+         with the payload it started with, or start it under a new event id"
+    );
+}

@@ -338,7 +338,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             }
         });
         let prologue = quote! {
-            let mut __replay = __run.recall(FINGERPRINT).await;
+            let mut __replay = __run.recall(FINGERPRINT, #payload_json).await;
             #(#takes)*
             #( __replay.store(&#slots, #recalled); )*
         };

@@ -122,6 +122,11 @@ pub enum ReplayError {
         /// This orchestration's fingerprint.
         current: String,
     },
+    /// The run was recorded with another payload: its outputs were computed from that one.
+    PayloadChanged {
+        /// The run's event id.
+        event_id: String,
+    },
     /// A recorded output does not deserialize as the service's output type.
     Undecodable {
         /// The run's event id.
@@ -398,6 +403,11 @@ impl fmt::Display for ReplayError {
                 f,
                 "run {event_id} was recorded by an orchestration that is not durable (this one's \
                  fingerprint is {current}): start it again under a new event id"
+            ),
+            ReplayError::PayloadChanged { event_id } => write!(
+                f,
+                "run {event_id} was recorded with another payload: resume it with the payload it \
+                 started with, or start it under a new event id"
             ),
             ReplayError::Undecodable {
                 event_id,

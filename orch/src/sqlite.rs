@@ -141,7 +141,10 @@ impl SqliteJournal {
         let (commands, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("orch-journal".into())
-            .spawn(move || write_loop(connection, receiver))
+            .spawn({
+                let path = path.clone();
+                move || write_loop(connection, receiver, &path)
+            })
             .map_err(|error| {
                 JournalError::new(format!(
                     "{}: cannot start its writer: {error}",
@@ -217,11 +220,10 @@ impl Journal for SqliteJournal {
             row: Row::new(&entry),
             done,
         });
+        let stopped = self.stopped();
         async move {
             sent?;
-            answer
-                .await
-                .map_err(|_| JournalError::new("the journal's writer stopped"))?
+            answer.await.map_err(|_| stopped)?
         }
     }
 
@@ -234,11 +236,10 @@ impl Journal for SqliteJournal {
             event_id: event_id.to_owned(),
             done,
         });
+        let stopped = self.stopped();
         async move {
             sent?;
-            answer
-                .await
-                .map_err(|_| JournalError::new("the journal's writer stopped"))?
+            answer.await.map_err(|_| stopped)?
         }
     }
 }
@@ -283,7 +284,15 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, String> {
     connection
         .busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|error| format!("cannot open the journal: {error}"))?;
-    let not_a_journal = |error: rusqlite::Error| format!("not an orch journal ({error})");
+    let not_a_journal = |error: rusqlite::Error| match error.sqlite_error_code() {
+        // A journal that was damaged (truncated, overwritten) is still the user's journal:
+        // saying "not a journal" would invite starting a new one in its place.
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => format!(
+            "the journal is damaged ({error}); its runs cannot be read: restore it from a copy, \
+             or move it aside to start a new journal"
+        ),
+        _ => format!("not an orch journal ({error})"),
+    };
     let application_id: i32 = connection
         .pragma_query_value(None, "application_id", |row| row.get(0))
         .map_err(not_a_journal)?;
@@ -343,7 +352,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 
 /// The writer thread: takes every command waiting, writes all the entries among them in one
 /// transaction, then answers.
-fn write_loop(mut connection: Connection, commands: mpsc::Receiver<Command>) {
+fn write_loop(mut connection: Connection, commands: mpsc::Receiver<Command>, path: &Path) {
     let mut batch = Vec::new();
     while let Ok(first) = commands.recv() {
         batch.push(first);
@@ -359,12 +368,12 @@ fn write_loop(mut connection: Connection, commands: mpsc::Receiver<Command>) {
                 Command::Write { row, done } => writes.push((row, done)),
                 // In order: a read or a delete sees every write sent before it.
                 other => {
-                    commit(&mut connection, &mut writes);
-                    answer(&mut connection, other);
+                    commit(&mut connection, &mut writes, path);
+                    answer(&mut connection, other, path);
                 }
             }
         }
-        commit(&mut connection, &mut writes);
+        commit(&mut connection, &mut writes, path);
     }
 }
 
@@ -372,12 +381,13 @@ fn write_loop(mut connection: Connection, commands: mpsc::Receiver<Command>) {
 fn commit(
     connection: &mut Connection,
     writes: &mut Vec<(Row, oneshot::Sender<Result<(), JournalError>>)>,
+    path: &Path,
 ) {
     if writes.is_empty() {
         return;
     }
     let result = insert(connection, writes.iter().map(|(row, _)| row))
-        .map_err(|error| JournalError::new(format!("cannot write the journal: {error}")));
+        .map_err(|error| JournalError::new(format!("{}: cannot write: {error}", path.display())));
     for (_, done) in writes.drain(..) {
         // A run that stopped waiting (its future was dropped) needs no answer.
         let _ = done.send(result.clone());
@@ -434,24 +444,34 @@ fn status_name(status: RunStatus) -> &'static str {
     }
 }
 
-fn answer(connection: &mut Connection, command: Command) {
+fn answer(connection: &mut Connection, command: Command, path: &Path) {
     match command {
         Command::Write { .. } => unreachable!("orch: writes are batched, not answered alone"),
         Command::Recall { event_id, done } => {
-            let _ = done.send(recall(connection, &event_id));
+            let _ = done.send(recall(connection, &event_id, path));
         }
         Command::Forget { event_id, done } => {
             let _ = done.send(forget(connection, &event_id).map_err(|error| {
-                JournalError::new(format!("run {event_id}: cannot delete it: {error}"))
+                JournalError::new(format!(
+                    "{}: run {event_id}: cannot delete it: {error}",
+                    path.display()
+                ))
             }));
         }
     }
 }
 
 /// Every entry of `event_id`, in the order they were written.
-fn recall(connection: &Connection, event_id: &str) -> Result<Vec<JournalEntry>, JournalError> {
+fn recall(
+    connection: &Connection,
+    event_id: &str,
+    path: &Path,
+) -> Result<Vec<JournalEntry>, JournalError> {
     let unreadable = |error: rusqlite::Error| {
-        JournalError::new(format!("run {event_id}: cannot read its journal: {error}"))
+        JournalError::new(format!(
+            "{}: run {event_id}: cannot read it: {error}",
+            path.display()
+        ))
     };
     let mut statement = connection
         .prepare_cached("SELECT seq, entry FROM entries WHERE event_id = ?1 ORDER BY seq")
@@ -466,8 +486,9 @@ fn recall(connection: &Connection, event_id: &str) -> Result<Vec<JournalEntry>, 
         let (seq, json) = row.map_err(unreadable)?;
         let entry = serde_json::from_str(&json).map_err(|error| {
             JournalError::new(format!(
-                "run {event_id}: journal entry {seq} is not an entry this version of orch reads: \
-                 {error}"
+                "{}: run {event_id}: journal entry {seq} is not an entry this version of orch \
+                 reads: {error}",
+                path.display()
             ))
         })?;
         entries.push(entry);

@@ -78,22 +78,38 @@ impl Replay {
         }
     }
 
-    /// Folds a run's entries, oldest first.
+    /// Folds a run's entries, oldest first; `payload` is this request's payload as JSON, if it
+    /// serializes.
     pub(super) fn from_entries(
         event_id: &str,
         fingerprint: u64,
+        payload: Option<Value>,
         entries: Vec<JournalEntry>,
     ) -> Self {
         let mut replay = Replay::fresh(event_id, fingerprint);
         let current = format_fingerprint(fingerprint);
         for entry in entries {
             match entry.event {
-                Event::RunStarted { fingerprint, .. } => {
+                Event::RunStarted {
+                    fingerprint,
+                    payload: recorded,
+                    ..
+                } => {
                     if fingerprint.as_deref() != Some(current.as_str()) {
                         let why = Interruption::Replay(ReplayError::ShapeChanged {
                             event_id: event_id.to_owned(),
                             recorded: fingerprint,
                             current,
+                        });
+                        return Replay::refused(event_id, replay.fingerprint, why);
+                    }
+                    // Outputs computed from another payload would be replayed as if from this
+                    // one. (A payload that does not serialize cannot be compared.)
+                    if let (Some(recorded), Some(payload)) = (&recorded, &payload)
+                        && recorded != payload
+                    {
+                        let why = Interruption::Replay(ReplayError::PayloadChanged {
+                            event_id: event_id.to_owned(),
                         });
                         return Replay::refused(event_id, replay.fingerprint, why);
                     }
@@ -227,11 +243,13 @@ impl Replay {
             return Some(self.finished_outcome::<S>(names));
         }
         if let Some(recorded) = recorded {
-            // The attempt the process died in (started, never ended) runs again as itself.
-            let before = if recorded.last_started > recorded.last_ended {
-                recorded.last_started - 1
-            } else {
-                recorded.last_ended
+            // The attempt the process died in (started, never ended) runs again as itself, and
+            // so does a success that cannot be read back (its output is redacted): under the
+            // same idempotency key, a downstream API can tell the repeat.
+            let before = match recorded.success {
+                Some((attempt, _)) => attempt - 1,
+                None if recorded.last_started > recorded.last_ended => recorded.last_started - 1,
+                None => recorded.last_ended,
             };
             ctx.start_attempt(before);
             ctx.end_attempt();

@@ -269,11 +269,16 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// What earlier executions of this run recorded, for a durable orchestration with this
     /// fingerprint to resume from. Needs a journal that can read back ([`Journal::recall`]).
-    pub async fn recall(&self, fingerprint: u64) -> Replay {
+    pub async fn recall(
+        &self,
+        fingerprint: u64,
+        payload_json: fn(&P) -> Option<serde_json::Value>,
+    ) -> Replay {
         let event_id = &self.request.event_id;
         match self.journal.recall(event_id).await {
             Ok(entries) => {
-                let replay = Replay::from_entries(event_id, fingerprint, entries);
+                let payload = payload_json(&self.request.payload);
+                let replay = Replay::from_entries(event_id, fingerprint, payload, entries);
                 if let Some(why) = replay.refusal() {
                     tracing::error!(parent: &self.span, reason = %why, "run cannot be resumed");
                 }
