@@ -11,7 +11,7 @@ use crate::order::Order;
 pub const DECLINED_AMOUNT: u64 = 666;
 
 /// Proof of payment.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub transaction: String,
     pub amount_cents: u64,

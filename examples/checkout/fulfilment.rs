@@ -8,10 +8,10 @@ use crate::billing::Receipt;
 use crate::order::Order;
 
 /// Items held for an order.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Reservation {
     pub items: usize,
-    pub warehouse: &'static str,
+    pub warehouse: String,
 }
 
 /// Reserves the order's items. Runs at the same time as the payment.
@@ -20,7 +20,7 @@ pub async fn inventory(ctx: &Context<Order>) -> Result<Reservation, Infallible> 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     Ok(Reservation {
         items: ctx.payload().items.len(),
-        warehouse: "fra-1",
+        warehouse: "fra-1".to_owned(),
     })
 }
 
@@ -31,6 +31,8 @@ pub async fn notification(
     receipt: &Receipt,
     reservation: &Reservation,
 ) -> Result<String, Infallible> {
+    // With `--crash`, the first run's process is killed here, while the email is being sent.
+    crate::crash::point(ctx).await;
     Ok(format!(
         "emailed {}: {} items from {}, paid by {}",
         ctx.payload().customer,

@@ -8,11 +8,18 @@
 //! declined (a permanent error: not retried) and everything that needs the payment is skipped.
 //! For each it prints every service's outcome and the run's journal.
 //!
+//! With `--crash`, it runs the first order's checkout as a durable orchestration journaled in
+//! SQLite, and the process kills itself in the middle of the run; the next invocation resumes the
+//! run without calling again what had succeeded (see `crash.rs`).
+//!
 //! ```text
 //! cargo run --example checkout
+//! cargo run --example checkout -- --crash   # 1st: killed mid-run; 2nd: resumes; 3rd: finished
+//! cargo run --example checkout -- --reset   # forgets that run, to start over
 //! ```
 
 mod billing;
+mod crash;
 mod fulfilment;
 mod order;
 
@@ -26,7 +33,7 @@ use crate::billing::Receipt;
 use crate::order::Order;
 
 /// A fraud verdict from the risk service.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     score: u8,
 }
@@ -66,8 +73,30 @@ orchestration! {
     }
 }
 
+orchestration! {
+    /// The same checkout, resumable: run again under the same event id after a crash, it reads
+    /// back from the journal what had succeeded and runs the rest (`--crash`).
+    #[orch(durable, deadline = Duration::from_secs(30))]
+    pub durable_checkout(Order) {
+        billing::payments,
+        fraud_check,
+        fulfilment::inventory,
+        analytics,
+        fulfilment::notification,
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("--crash") => return crash::run().await,
+        Some("--reset") => return crash::reset().await,
+        Some(other) => {
+            eprintln!("unknown argument `{other}`: expected `--crash` or `--reset`");
+            std::process::exit(2);
+        }
+    }
     for order in [
         Order::sample("ord-1001", 4_990),
         Order::sample("ord-1002", billing::DECLINED_AMOUNT),
