@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compile time of orchestrations with 50, 100 and 200 services, as a chain (each service depends
 # on the one before) and as a wide graph (every service depends on the first only): a debug
-# `cargo build` of a generated binary, after its dependencies are built, timed with `date`.
+# `cargo build` of a generated binary, after its dependencies are built, timed with `date`; not
+# incremental, so each figure is a whole build of the generated crate.
 #
 #   bash benches/compile_time.sh            # 50 100 200
 #   bash benches/compile_time.sh 120        # other sizes
@@ -50,6 +51,9 @@ TOML
 }
 
 export CARGO_TARGET_DIR=$work/target
+# A full build of the generated crate each time: incremental compilation would reuse the last
+# build's work after the `touch` below and time almost nothing.
+export CARGO_INCREMENTAL=0
 printf '%-8s %6s %10s\n' shape services seconds
 for n in ${@:-50 100 200}; do
     for shape in chain wide; do
