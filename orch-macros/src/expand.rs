@@ -9,6 +9,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Path, ReturnType, Visibility};
 
+use crate::graph;
 use crate::parse::{
     DepMode, Finish, Orchestration, ServiceArgs, ServiceFn, ServiceMeta, Settings, at, text,
 };
@@ -280,7 +281,12 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         .map(|name| format!("What happened to `{name}`."));
     let output_docs = names.iter().map(|name| format!("The output of `{name}`."));
     let failed_docs = names.iter().map(|name| format!("`{name}` failed."));
-    let doc_table = doc_table(finish, checked);
+    let graph = checked.graph();
+    let shape = Shape {
+        critical_path: graph::critical_path(&graph, &checked.order),
+        width: graph::width(&graph, &checked.order),
+    };
+    let doc_table = doc_table(finish, checked, &shape);
     let payload_json = quote! {
         |payload: &Payload| {
             use ::orch::__private::{JsonNone as _, JsonSerialize as _};
@@ -381,10 +387,10 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             pub const FINGERPRINT: u64 = ::orch::__private::fingerprint(&[NAME, #(#parts)*]);
         }
     });
+    let drawings = drawings(&services, checked, &name_texts, &shape);
     let orchestrate_doc = format!(
         "Runs orchestration `{name_text}` for `request`, recording it in `journal` \
-         (`&orch::NoJournal` for none). The request is borrowed: keep it to log or retry the run.\n\nEach service starts as soon as the dependencies it \
-         needs are done; see the module docs for the plan."
+         (`&orch::NoJournal` for none). The request is borrowed: keep it to log or retry the run.\n\n{doc_table}"
     );
 
     quote! {
@@ -424,6 +430,8 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             #deadline_checks
 
             #fingerprint
+
+            #drawings
 
             /// Every service's outcome in one run.
             #[must_use = "a report can hold failures: check it, or call `into_result`"]
@@ -810,8 +818,87 @@ fn service_future(
     }
 }
 
-/// The module's documentation of the plan: one row per service.
-fn doc_table(finish: &Finish, checked: &CheckedOrchestration) -> String {
+/// The plan as data for `orch::__private::{mermaid, dot}`, the drawings as constants, and the
+/// critical path and width, computed here from the graph alone.
+fn drawings(
+    services: &[Service],
+    checked: &CheckedOrchestration,
+    names: &[String],
+    shape: &Shape,
+) -> TokenStream {
+    let (critical, width) = (&shape.critical_path, shape.width);
+    let critical_names = critical.iter().map(|&i| &names[i]);
+    let critical_len = critical.len();
+    let critical_text: Vec<&str> = critical.iter().map(|&i| names[i].as_str()).collect();
+    let critical_doc = format!(
+        "The longest chain of services each needing the one before ({}): no run takes fewer \
+         steps one after another. Its length is the plan's depth.",
+        critical_text.join(" → ")
+    );
+    let width_doc = format!(
+        "The most services that can run at once ({width}): the largest set of services of which \
+         none needs another, directly or not. A `max_in_flight` below it limits this run's \
+         concurrency."
+    );
+    let planned = services.iter().enumerate().map(|(i, s)| {
+        let ty = &s.ty;
+        let deps = checked.deps[i].iter().map(|&(dep, mode)| {
+            let optional = mode == DepMode::Optional;
+            quote!((#dep, #optional))
+        });
+        quote! {
+            ::orch::__private::Planned {
+                name: <#ty as ::orch::Service>::NAME,
+                deps: &[#(#deps),*],
+                retry: <#ty as ::orch::Service>::RETRY,
+                timeout: <#ty as ::orch::Service>::TIMEOUT,
+            }
+        }
+    });
+    quote! {
+        #[doc(hidden)]
+        const __PLAN: ::orch::__private::Plan = ::orch::__private::Plan {
+            name: NAME,
+            services: &[#(#planned),*],
+            critical_path: &[#(#critical),*],
+        };
+
+        /// The plan as a Mermaid flowchart (`graph TD`), written at compile time: one node per
+        /// service labelled with its retries and timeout, an arrow from each dependency to its
+        /// dependent (dotted when optional), the critical path drawn thick. Paste it into a
+        /// Markdown file (GitHub renders it) or `mmdc`.
+        pub const MERMAID: &str = {
+            const LEN: usize = ::orch::__private::mermaid::<0>(&__PLAN).len();
+            const TEXT: &::orch::__private::Text<LEN> = &::orch::__private::mermaid::<LEN>(&__PLAN);
+            TEXT.as_str()
+        };
+
+        /// The plan as a Graphviz DOT digraph, written at compile time, with the same labels and
+        /// arrows as [`MERMAID`] (dashed when optional): `dot -Tsvg`.
+        pub const DOT: &str = {
+            const LEN: usize = ::orch::__private::dot::<0>(&__PLAN).len();
+            const TEXT: &::orch::__private::Text<LEN> = &::orch::__private::dot::<LEN>(&__PLAN);
+            TEXT.as_str()
+        };
+
+        #[doc = #critical_doc]
+        pub const CRITICAL_PATH: [&str; #critical_len] = [#(#critical_names),*];
+
+        #[doc = #width_doc]
+        pub const WIDTH: usize = #width;
+    }
+}
+
+/// What the graph alone says of how a run can unfold.
+struct Shape {
+    /// The longest chain of dependencies, in dependency order.
+    critical_path: Vec<usize>,
+    /// The most services that can run at once.
+    width: usize,
+}
+
+/// The documentation of the plan: one row per service, then its shape.
+fn doc_table(finish: &Finish, checked: &CheckedOrchestration, shape: &Shape) -> String {
     let mut table = String::from(
         "# Plan\n\nEach service starts as soon as the dependencies it needs have succeeded \
          (`&T` parameter) or finished (`Option<&T>`).\n\n| service | path | depends on |\n|---|---|---|\n",
@@ -844,5 +931,18 @@ fn doc_table(finish: &Finish, checked: &CheckedOrchestration) -> String {
             deps
         ));
     }
+    let critical: Vec<String> = shape
+        .critical_path
+        .iter()
+        .map(|&i| format!("`{}`", text(&finish.metas[i].name)))
+        .collect();
+    table.push_str(&format!(
+        "\nCritical path ([`CRITICAL_PATH`]): {}, {} services one after another. Width \
+         ([`WIDTH`]): at most {} services at once. Drawn, with retries and timeouts: [`MERMAID`], \
+         [`DOT`].\n",
+        critical.join(" → "),
+        critical.len(),
+        shape.width
+    ));
     table
 }

@@ -300,6 +300,19 @@ pub struct CheckedOrchestration {
     pub order: Vec<usize>,
 }
 
+impl CheckedOrchestration {
+    /// The dependencies without their modes, as the graph algorithms take them.
+    pub fn graph(&self) -> Vec<Vec<usize>> {
+        dependency_graph(&self.deps)
+    }
+}
+
+fn dependency_graph(deps: &[Vec<(usize, DepMode)>]) -> Vec<Vec<usize>> {
+    deps.iter()
+        .map(|d| d.iter().map(|&(i, _)| i).collect())
+        .collect()
+}
+
 pub fn orchestration(finish: &Finish, errors: &mut Errors) -> Option<CheckedOrchestration> {
     let orchestration = &finish.orchestration;
     let name = &orchestration.name;
@@ -349,11 +362,7 @@ pub fn orchestration(finish: &Finish, errors: &mut Errors) -> Option<CheckedOrch
         }
         deps.push(resolved);
     }
-    let graph: Vec<Vec<usize>> = deps
-        .iter()
-        .map(|d| d.iter().map(|&(i, _)| i).collect())
-        .collect();
-    match graph::topological_order(&graph) {
+    match graph::topological_order(&dependency_graph(&deps)) {
         Ok(order) => Some(CheckedOrchestration { deps, order }),
         Err(cycles) => {
             for cycle in cycles {

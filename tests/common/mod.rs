@@ -121,3 +121,29 @@ pub fn ceil_ms(duration: Duration) -> Duration {
     let ms = nanos.div_ceil(1_000_000);
     Duration::from_millis(u64::try_from(ms).unwrap())
 }
+
+/// Compares `actual` with the reviewed snapshot at `path` (relative to the crate's root); with
+/// `ORCH_BLESS=1`, writes it instead. On a mismatch, prints both and fails.
+#[track_caller]
+pub fn assert_snapshot(path: &str, actual: &str) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    if std::env::var_os("ORCH_BLESS").is_some_and(|bless| bless == "1") {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).expect("create the snapshot's directory");
+        }
+        std::fs::write(&file, actual).expect("write the snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&file).unwrap_or_else(|error| {
+        panic!(
+            "{}: {error}; run with ORCH_BLESS=1 to write it, then review it",
+            file.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs from the output (ORCH_BLESS=1 rewrites it, for review).\n\
+         --- expected\n{expected}\n--- actual\n{actual}",
+        file.display()
+    );
+}

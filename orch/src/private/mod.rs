@@ -2,6 +2,7 @@
 
 mod declared;
 mod deps;
+mod plan;
 mod probe;
 mod replay;
 mod run;
@@ -11,6 +12,7 @@ mod watch;
 
 pub use declared::{Declared, ends_late, latest_end};
 pub use deps::{Dep, join, optional, required};
+pub use plan::{Plan, Planned, Text, dot, mermaid};
 pub use probe::*;
 pub use replay::{Replay, fingerprint};
 pub use run::{OutcomeSlot, Run, assert_timeout, resume, status, take};
