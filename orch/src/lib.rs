@@ -78,7 +78,7 @@ pub use request::Request;
 pub use retry::{PolicyError, RetryPolicy, Retryable};
 pub use service::{DurableService, Service};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, SqliteJournal};
+pub use sqlite::{Durability, JournalReader, RunQuery, RunRecord, RunState, SqliteJournal};
 pub use timestamp::{ParseTimestampError, Timestamp};
 
 /// Everything a module that defines services or orchestrations needs: `use orch::prelude::*;`.

@@ -16,6 +16,10 @@ use tokio::sync::oneshot;
 
 use crate::journal::{Event, Journal, JournalEntry, JournalError, RunStatus};
 
+mod reader;
+
+pub use reader::{JournalReader, RunQuery, RunRecord, RunState};
+
 /// `PRAGMA application_id` of an orch journal: "orch" in ASCII. A SQLite file with another id
 /// belongs to another program.
 const APPLICATION_ID: i32 = 0x6f72_6368;
@@ -275,44 +279,11 @@ impl Row {
 /// Opens (creating if need be) and checks the database, and sets it up for the writer.
 fn connect(path: &Path, durability: Durability) -> Result<Connection, String> {
     create_private(path).map_err(|error| format!("cannot create the journal: {error}"))?;
-    let connection = Connection::open_with_flags(
+    let connection = open_connection(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|error| format!("cannot open the journal: {error}"))?;
-    // Another process (a second writer, a reader of the journal) may hold the lock briefly.
-    connection
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(|error| format!("cannot open the journal: {error}"))?;
-    let not_a_journal = |error: rusqlite::Error| match error.sqlite_error_code() {
-        // A journal that was damaged (truncated, overwritten) is still the user's journal:
-        // saying "not a journal" would invite starting a new one in its place.
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => format!(
-            "the journal is damaged ({error}); its runs cannot be read: restore it from a copy, \
-             or move it aside to start a new journal"
-        ),
-        _ => format!("not an orch journal ({error})"),
-    };
-    let application_id: i32 = connection
-        .pragma_query_value(None, "application_id", |row| row.get(0))
-        .map_err(not_a_journal)?;
-    let format: i32 = connection
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(not_a_journal)?;
-    let tables: i64 = connection
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-        .map_err(not_a_journal)?;
-    match (application_id, tables) {
-        (APPLICATION_ID, _) => {}
-        (0, 0) => {}
-        _ => return Err("not an orch journal: a SQLite database of another program".into()),
-    }
-    if format > FORMAT {
-        return Err(format!(
-            "written by a newer version of orch (journal format {format}; this version reads \
-             formats up to {FORMAT})"
-        ));
-    }
+    )?;
+    let contents = check(&connection)?;
     let mode: String = connection
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(|error| format!("cannot switch the journal to WAL mode: {error}"))?;
@@ -328,7 +299,7 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, String> {
     connection
         .pragma_update(None, "synchronous", synchronous)
         .map_err(|error| error.to_string())?;
-    if application_id == 0 {
+    if contents == Contents::Empty {
         let create = format!(
             "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
              PRAGMA user_version = {FORMAT}; COMMIT;"
@@ -338,6 +309,73 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, String> {
             .map_err(|error| format!("cannot create the journal's tables: {error}"))?;
     }
     Ok(connection)
+}
+
+/// Opens the database with `flags`, waiting for a lock another process holds briefly.
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, String> {
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(|error| format!("cannot open the journal: {error}"))?;
+    // Another process (a second writer, a reader of the journal) may hold the lock briefly.
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|error| format!("cannot open the journal: {error}"))?;
+    Ok(connection)
+}
+
+/// What a database holds, as far as orch is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contents {
+    /// An orch journal of a format this version reads.
+    Journal,
+    /// Nothing at all (a new or empty file): the writer makes it a journal.
+    Empty,
+}
+
+/// Checks that `connection` is an orch journal this version reads, or an empty database: the
+/// checks shared by the writer and the reader.
+fn check(connection: &Connection) -> Result<Contents, String> {
+    let not_a_journal = |error: rusqlite::Error| {
+        if is_damaged(&error) {
+            damaged(&error)
+        } else {
+            format!("not an orch journal ({error})")
+        }
+    };
+    let application_id: i32 = connection
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(not_a_journal)?;
+    let format: i32 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(not_a_journal)?;
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(not_a_journal)?;
+    let contents = match (application_id, tables) {
+        (APPLICATION_ID, _) => Contents::Journal,
+        (0, 0) => Contents::Empty,
+        _ => return Err("not an orch journal: a SQLite database of another program".into()),
+    };
+    if format > FORMAT {
+        return Err(format!(
+            "written by a newer version of orch (journal format {format}; this version reads \
+             formats up to {FORMAT})"
+        ));
+    }
+    Ok(contents)
+}
+
+/// Whether SQLite found the file damaged.
+fn is_damaged(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt)
+}
+
+/// What is said of a damaged journal. It is still the user's journal: saying "not a journal"
+/// would invite starting a new one in its place.
+fn damaged(error: &rusqlite::Error) -> String {
+    format!(
+        "the journal is damaged ({error}); its runs cannot be read: restore it from a copy, \
+         or move it aside to start a new journal"
+    )
 }
 
 /// Creates the file, readable and writable by its owner only, if it does not exist. SQLite
