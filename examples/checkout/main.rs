@@ -12,22 +12,31 @@
 //! SQLite, and the process kills itself in the middle of the run; the next invocation resumes the
 //! run without calling again what had succeeded (see `crash.rs`).
 //!
+//! With `--journal PATH`, it also journals both orders in a `SqliteJournal` at PATH (replacing
+//! what an earlier invocation recorded for them), for the `orch` command to show. With
+//! `--mermaid` or `--dot`, it prints the checkout's plan as drawn at compile time.
+//!
 //! ```text
 //! cargo run --example checkout
 //! cargo run --example checkout -- --crash   # 1st: killed mid-run; 2nd: resumes; 3rd: finished
 //! cargo run --example checkout -- --reset   # forgets that run, to start over
+//! cargo run --example checkout -- --journal orch.db
+//! cargo run -p orch-cli -- --journal orch.db runs          # then: show evt-ord-1001
+//! cargo run --example checkout -- --mermaid   # or --dot
 //! ```
 
-mod billing;
-mod crash;
+// `pub`: `tests/cli.rs` includes this file as a module, and re-exports these at its root for the
+// `crate::` paths the modules use.
+pub mod billing;
+pub mod crash;
 mod fulfilment;
-mod order;
+pub mod order;
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use orch::prelude::*;
-use orch::{Outcome, Status};
+use orch::{JournalError, Outcome, SqliteJournal, Status};
 
 use crate::billing::Receipt;
 use crate::order::Order;
@@ -88,12 +97,25 @@ orchestration! {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let mut sqlite = None;
     match std::env::args().nth(1).as_deref() {
         None => {}
         Some("--crash") => return crash::run().await,
         Some("--reset") => return crash::reset().await,
+        Some("--mermaid") => return print!("{}", checkout::MERMAID),
+        Some("--dot") => return print!("{}", checkout::DOT),
+        Some("--journal") => match std::env::args_os().nth(2) {
+            Some(path) => sqlite = Some(SqliteJournal::open(path).unwrap_or_else(fail)),
+            None => {
+                eprintln!("`--journal` needs the path of the journal to write");
+                std::process::exit(2);
+            }
+        },
         Some(other) => {
-            eprintln!("unknown argument `{other}`: expected `--crash` or `--reset`");
+            eprintln!(
+                "unknown argument `{other}`: expected `--crash`, `--reset`, `--journal PATH`, \
+                 `--mermaid` or `--dot`"
+            );
             std::process::exit(2);
         }
     }
@@ -104,7 +126,10 @@ async fn main() {
         let journal = InMemoryJournal::new();
         let request = Request::new(format!("evt-{}", order.id), "tenant-eu", "org-shop", order);
         println!("== {} ==", request.event_id);
-        let report = checkout::orchestrate(&request, &journal).await;
+        let report = match &sqlite {
+            Some(sqlite) => journaled(&request, sqlite, &journal).await,
+            None => checkout::orchestrate(&request, &journal).await,
+        };
         print_report(&report);
         println!("journal:");
         print!("{}", journal.to_json_lines());
@@ -114,6 +139,26 @@ async fn main() {
             Err(error) => println!("result: not every service succeeded: {error}\n"),
         }
     }
+}
+
+/// `--journal PATH`: runs the checkout journaled in SQLite, after forgetting what an earlier
+/// invocation recorded under its event id, and copies the run's entries to `printed`.
+async fn journaled(
+    request: &Request<Order>,
+    sqlite: &SqliteJournal,
+    printed: &InMemoryJournal,
+) -> checkout::Report {
+    sqlite.forget(&request.event_id).await.unwrap_or_else(fail);
+    let report = checkout::orchestrate(request, sqlite).await;
+    for entry in sqlite.recall(&request.event_id).await.unwrap_or_else(fail) {
+        let _ = printed.record(entry).await;
+    }
+    report
+}
+
+fn fail<T>(error: JournalError) -> T {
+    eprintln!("journal error: {error}");
+    std::process::exit(1)
 }
 
 fn print_report(report: &checkout::Report) {
