@@ -18,10 +18,7 @@ use crate::history::{AttemptResult, Execution, History, Lane, Mark};
 /// The chart, as Mermaid source ending with a newline.
 pub fn render(history: &History) -> String {
     let mut chart = String::new();
-    let status = match history.finished() {
-        Some(finished) => crate::runs::status(Some(finished.status)).0,
-        None => "unfinished",
-    };
+    let (status, _) = crate::runs::status(history.finished().map(|finished| finished.status));
     let total = history.duration();
     let axis = if total < Duration::from_secs(60) {
         "%S.%L s"
@@ -48,7 +45,7 @@ pub fn render(history: &History) -> String {
     let mut shift = 0;
     for execution in &history.executions {
         shifts.push(shift);
-        shift = end_ms(shift, execution.end) + 1;
+        shift = end_ms(shift, execution.end).saturating_add(1);
     }
     let count = history.executions.len();
     let several = count > 1;
@@ -60,7 +57,7 @@ pub fn render(history: &History) -> String {
                 None if execution.number < count => "stopped",
                 None => "unfinished",
             };
-            let end = end_ms(shift, execution.end).max(shift + 1);
+            let end = end_ms(shift, execution.end).max(shift.saturating_add(1));
             let name = format!("execution {} ({ended})", execution.number);
             task(&mut chart, &name, "active", shift, end);
         }
@@ -88,10 +85,14 @@ pub fn render(history: &History) -> String {
 /// A service's tasks in one execution. Names are short: Mermaid writes a name that does not fit
 /// in its bar beside it, over its neighbours'; the execution is told by the time axis.
 fn lane_tasks(chart: &mut String, lane: &Lane, execution: &Execution, shift: u64) {
+    let mark_at = match &lane.mark {
+        Some(Mark::Skipped { at, .. } | Mark::Cancelled { at, .. }) => Some(*at),
+        Some(Mark::Replayed { .. }) | None => None,
+    };
     let mut previous_end = None;
     for (index, attempt) in lane.attempts.iter().enumerate() {
         let start = start_ms(shift, attempt.start).max(previous_end.unwrap_or(0));
-        let end = end_ms(shift, attempt.end.unwrap_or(execution.end)).max(start + 1);
+        let end = end_ms(shift, attempt.end.unwrap_or(execution.end)).max(start.saturating_add(1));
         let (what, tag) = match &attempt.result {
             AttemptResult::Succeeded => ("succeeded", ""),
             AttemptResult::Failed(_) => ("failed", "crit"),
@@ -106,9 +107,14 @@ fn lane_tasks(chart: &mut String, lane: &Lane, execution: &Execution, shift: u64
         {
             let until = match lane.attempts.get(index + 1) {
                 Some(next) => start_ms(shift, next.start),
+                // For the wait asked, within the execution, up to a cancellation.
                 None => {
                     let ended = attempt.end.unwrap_or(execution.end);
-                    end_ms(shift, ended.saturating_add(wait).min(execution.end))
+                    let mut until = ended.saturating_add(wait).min(execution.end);
+                    if let Some(at) = mark_at {
+                        until = until.min(at);
+                    }
+                    end_ms(shift, until)
                 }
             };
             if until > end {
@@ -128,7 +134,13 @@ fn lane_tasks(chart: &mut String, lane: &Lane, execution: &Execution, shift: u64
             dependency,
             cause,
         }) => (format!("skipped (needs {dependency}, root {cause})"), at),
-        Some(Mark::Cancelled { at, .. }) if lane.attempts.is_empty() => {
+        // Unless the attempt it stopped, drawn above, shows it.
+        Some(Mark::Cancelled { at, .. })
+            if !matches!(
+                lane.attempts.last(),
+                Some(attempt) if matches!(attempt.result, AttemptResult::Cancelled { .. })
+            ) =>
+        {
             ("cancelled".to_owned(), at)
         }
         Some(Mark::Replayed { at, status, .. }) => (format!("replayed ({status})"), at),
@@ -206,6 +218,47 @@ mod tests {
              1 failed :crit, 0, 1\n    wait :done, 1, 21\n    \
              2 succeeded :21, 23\n    section ship\n    \
              skipped (needs pay) :milestone, 23, 23\n"
+        );
+    }
+
+    #[test]
+    fn a_service_cancelled_while_waiting_to_retry_stops_waiting_there() {
+        let history = History::from_entries(&entries(&[
+            (0, start()),
+            (0, started("pay", 1)),
+            (10, failed("pay", 1, Some(1000))),
+            (
+                40,
+                json!({"type": "service_cancelled", "service": "pay",
+                       "reason": "the run was cancelled"}),
+            ),
+            (100, started("slow", 1)),
+        ]))
+        .unwrap();
+        let chart = render(&history);
+        assert!(
+            chart.contains(
+                "    section pay\n    1 failed :crit, 0, 10\n    wait :done, 10, 40\n    \
+                 cancelled :milestone, 40, 40\n"
+            ),
+            "{chart}"
+        );
+    }
+
+    #[test]
+    fn times_at_the_end_of_the_range_do_not_overflow() {
+        let history = History::from_entries(&entries(&[
+            (0, start()),
+            (5, started("pay", 1)),
+            (9, succeeded("pay", 1)),
+        ]))
+        .unwrap();
+        let execution = &history.executions[0];
+        let mut chart = String::new();
+        lane_tasks(&mut chart, &execution.lanes[0], execution, u64::MAX - 1);
+        assert_eq!(
+            chart,
+            format!("    1 succeeded :{max}, {max}\n", max = u64::MAX)
         );
     }
 

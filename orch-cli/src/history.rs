@@ -210,6 +210,9 @@ pub enum Outcome {
         /// The attempt.
         attempt: u32,
     },
+    /// Not decided: the journal has entries of the service (warnings) but no attempt of it, and
+    /// says nothing of how it ended.
+    NoAttempt,
 }
 
 impl History {
@@ -260,12 +263,11 @@ impl History {
         self.executions.iter().map(|execution| execution.end).sum()
     }
 
-    /// The run's recorded end, if any (the last one).
+    /// The run's recorded end: its last execution's, if that one recorded it. An end recorded
+    /// by an earlier execution was superseded by the start of the next one (as when an event id
+    /// is run again), just as orch itself reads a journal when it resumes a run.
     pub fn finished(&self) -> Option<&Finished> {
-        self.executions
-            .iter()
-            .rev()
-            .find_map(|execution| execution.finished.as_ref())
+        self.executions.last()?.finished.as_ref()
     }
 
     /// How many services ended in each status: the recorded end's summary, else counted from
@@ -282,7 +284,9 @@ impl History {
                 Outcome::Skipped { .. } => Status::Skipped,
                 Outcome::Cancelled { .. } => Status::Cancelled,
                 Outcome::Replayed { status, .. } => status,
-                Outcome::Retrying { .. } | Outcome::Running { .. } => continue,
+                Outcome::Retrying { .. } | Outcome::Running { .. } | Outcome::NoAttempt => {
+                    continue;
+                }
             };
             summary.add(status);
         }
@@ -299,7 +303,7 @@ impl History {
                     None => {
                         services.push(Service {
                             name: &lane.service,
-                            outcome: Outcome::Running { attempt: 0 },
+                            outcome: Outcome::NoAttempt,
                             attempts: Vec::new(),
                             warnings: Vec::new(),
                             replayed_in: Vec::new(),
@@ -479,7 +483,8 @@ impl Execution {
                 attempt: *attempt,
                 message: message.clone(),
             }),
-            // Events of a newer orch, which this one does not know how to draw.
+            // `RunStarted` and `RunFinished` are handled above. (`Event` is `#[non_exhaustive]`;
+            // an event of a newer orch does not get here: its entry fails to deserialize.)
             _ => {}
         }
     }
@@ -871,6 +876,37 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(history.summary().failed, 1);
+    }
+
+    #[test]
+    fn only_the_last_execution_says_whether_the_run_finished() {
+        // The event id run again after it finished: the second execution has not ended.
+        let history = History::from_entries(&entries(&[
+            (0, start()),
+            (0, started("a", 1)),
+            (1, succeeded("a", 1)),
+            (1, finished("succeeded", [1, 0, 0, 0])),
+            (0, start()),
+            (0, started("a", 2)),
+        ]))
+        .unwrap();
+        assert_eq!(history.finished(), None);
+        assert_eq!(history.summary().succeeded, 0);
+        assert_eq!(outcomes(&history)[0].1, Outcome::Running { attempt: 2 });
+    }
+
+    #[test]
+    fn a_service_with_warnings_and_no_attempt_is_undecided() {
+        let history = History::from_entries(&entries(&[
+            (0, start()),
+            (
+                1,
+                json!({"type": "warning", "service": "a", "attempt": 1, "message": "hm"}),
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(outcomes(&history), [("a".into(), Outcome::NoAttempt)]);
+        assert_eq!(history.summary(), Summary::default());
     }
 
     #[test]

@@ -47,15 +47,27 @@ pub fn rows(
     Ok(rows)
 }
 
+/// The row of `record`, with what its entries say when they could be read.
 fn row(record: RunRecord, history: Option<&History>) -> Row {
     Row {
         duration: history.map(History::duration),
         summary: history.map(History::summary),
+        status: current_status(record.status, history),
         event_id: record.event_id,
         orchestration: record.orchestration,
         tenant_id: record.tenant_id,
         started_at: record.started_at,
-        status: record.status,
+    }
+}
+
+/// How a run ended: as its entries say when they could be read, so that the status matches the
+/// counts taken from them (the entries are read after the list of runs, and the run may have
+/// finished in between; an event id run again after it finished keeps its earlier end in the
+/// list), else as the list says.
+fn current_status(listed: Option<RunStatus>, history: Option<&History>) -> Option<RunStatus> {
+    match history {
+        Some(history) => history.finished().map(|finished| finished.status),
+        None => listed,
     }
 }
 
@@ -184,6 +196,38 @@ mod tests {
                 "evt-9         checkout       tenant-eu  2026-11-29T10:00:00Z   62.4 ms  unfinished          3       0        0",
                 "evt-bad       checkout       tenant-eu  2026-11-29T10:00:00Z         ?  succeeded           ?       ?        ?",
             ]
+        );
+    }
+
+    #[test]
+    fn the_status_is_the_one_the_counts_come_from() {
+        use crate::history::tests::{entries, start, started, succeeded};
+        use serde_json::json;
+        let finished = History::from_entries(&entries(&[
+            (0, start()),
+            (0, started("a", 1)),
+            (1, succeeded("a", 1)),
+            (
+                1,
+                json!({"type": "run_finished", "status": "succeeded",
+                       "summary": {"succeeded": 1, "failed": 0, "skipped": 0, "cancelled": 0}}),
+            ),
+        ]))
+        .unwrap();
+        // Listed unfinished, finished by the time its entries were read.
+        assert_eq!(
+            current_status(None, Some(&finished)),
+            Some(RunStatus::Succeeded)
+        );
+        let running = History::from_entries(&entries(&[(0, start())])).unwrap();
+        assert_eq!(
+            current_status(Some(RunStatus::Failed), Some(&running)),
+            None
+        );
+        // Entries that cannot be read: what the list says.
+        assert_eq!(
+            current_status(Some(RunStatus::Failed), None),
+            Some(RunStatus::Failed)
         );
     }
 

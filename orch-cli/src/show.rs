@@ -94,20 +94,24 @@ pub fn render(history: &History, width: usize, paint: Paint) -> Vec<String> {
 
 fn header(history: &History, paint: Paint) -> Vec<String> {
     let mut fields: Vec<(&str, String)> = Vec::new();
-    fields.push((
-        "orchestration",
-        style::clean(&history.orchestration).into_owned(),
-    ));
-    fields.push((
-        "tenant",
-        format!(
-            "{} (organization {})",
-            style::clean(&history.tenant_id),
-            style::clean(&history.organization_id)
-        ),
-    ));
-    if let Some(at) = history.started_at {
-        fields.push(("started", style::to_millisecond(at)));
+    match history.started_at {
+        // The orchestration and the request are known from the run's start only.
+        Some(at) => {
+            fields.push((
+                "orchestration",
+                style::clean(&history.orchestration).into_owned(),
+            ));
+            fields.push((
+                "tenant",
+                format!(
+                    "{} (organization {})",
+                    style::clean(&history.tenant_id),
+                    style::clean(&history.organization_id)
+                ),
+            ));
+            fields.push(("started", style::to_millisecond(at)));
+        }
+        None => fields.push(("started", "not recorded".to_owned())),
     }
     let executions = history.executions.len();
     let duration = style::duration(history.duration());
@@ -228,6 +232,10 @@ fn outcome(service: &Service<'_>, several: bool) -> (String, Tone) {
         ),
         Outcome::Running { attempt } => (
             format!("unfinished: attempt {attempt} has no recorded end"),
+            Tone::Attention,
+        ),
+        Outcome::NoAttempt => (
+            "unfinished: no attempt recorded".to_owned(),
             Tone::Attention,
         ),
     };
@@ -432,6 +440,33 @@ timeline  █ succeeded  ▒ failed  · waiting to retry  × cancelled  - skippe
             .iter()
             .skip_while(|line| !line.starts_with("timeline"));
         assert!(timeline.skip(1).all(|line| line.chars().count() <= 60));
+    }
+
+    #[test]
+    fn a_journal_without_a_start_or_an_attempt_says_what_it_lacks() {
+        let history = History::from_entries(&entries(&[
+            (
+                1,
+                json!({"type": "warning", "service": "a", "attempt": 1, "message": "hm"}),
+            ),
+            (2, started("b", 1)),
+        ]))
+        .unwrap();
+        let lines = render(&history, 40, Paint::new(false));
+        assert_eq!(
+            lines[..8],
+            [
+                "run evt-1",
+                "  started        not recorded",
+                "  duration       2 ms",
+                "  status         unfinished (running, or its process died): 0 succeeded, 0 \
+                 failed, 0 skipped, 0 cancelled",
+                "",
+                "services",
+                "  a  unfinished: no attempt recorded",
+                "    warning    hm (attempt 1)",
+            ]
+        );
     }
 
     #[test]

@@ -38,10 +38,7 @@ impl Style {
     pub fn from_env() -> Self {
         let terminal = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
-        let columns = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|columns| columns.trim().parse::<usize>().ok())
-            .filter(|&columns| columns > 0);
+        let columns = std::env::var("COLUMNS").ok().as_deref().and_then(columns);
         let width = columns
             .or_else(|| terminal.then(terminal_width).flatten())
             .unwrap_or(Self::DEFAULT_WIDTH);
@@ -50,6 +47,17 @@ impl Style {
             width,
         }
     }
+}
+
+/// The width `COLUMNS` gives, if it is one: a positive number in `--width`'s range (`u16`). A
+/// larger one is ignored: the timeline allocates a cell per column.
+fn columns(value: &str) -> Option<usize> {
+    value
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|&columns| columns > 0)
+        .map(usize::from)
 }
 
 /// What a piece of text means, which decides its colour.
@@ -105,13 +113,15 @@ impl Paint {
 }
 
 /// Journal text (ids, errors, warnings) as it is safe to print: control characters, which could
-/// move the cursor or recolour the terminal, are written escaped (`\n`, `\u{1b}`).
+/// move the cursor or recolour the terminal, and the invisible characters that reorder or hide
+/// the text around them (bidirectional overrides, zero-width characters) are written escaped
+/// (`\n`, `\u{1b}`, `\u{202e}`).
 pub fn clean(text: &str) -> Cow<'_, str> {
-    if text.chars().any(char::is_control) {
+    if text.chars().any(unsafe_to_print) {
         Cow::Owned(
             text.chars()
                 .map(|c| {
-                    if c.is_control() {
+                    if unsafe_to_print(c) {
                         c.escape_default().to_string()
                     } else {
                         c.to_string()
@@ -122,6 +132,21 @@ pub fn clean(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// Control characters, and the format characters that change how the text around them shows:
+/// the bidirectional marks, embeddings, overrides and isolates, the zero-width characters, the
+/// line and paragraph separators, and the byte order mark.
+fn unsafe_to_print(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// How many columns `text` takes (one per character: journal text is mostly ASCII).
@@ -237,6 +262,16 @@ mod tests {
     }
 
     #[test]
+    fn columns_is_a_width_only_in_the_range_of_the_flag() {
+        assert_eq!(columns("120"), Some(120));
+        assert_eq!(columns(" 80\n"), Some(80));
+        assert_eq!(columns("65535"), Some(65_535));
+        for ignored in ["", "0", "-1", "wide", "65536", "100000000000"] {
+            assert_eq!(columns(ignored), None, "{ignored:?}");
+        }
+    }
+
+    #[test]
     fn timestamps_are_cut_to_the_second_or_millisecond() {
         let at = Timestamp::from_unix(Duration::new(1_795_946_400, 64_500_000));
         assert_eq!(to_second(at), "2026-11-29T10:00:00Z");
@@ -247,6 +282,12 @@ mod tests {
     fn control_characters_are_escaped_and_colour_only_when_on() {
         assert_eq!(clean("plain"), Cow::Borrowed("plain"));
         assert_eq!(clean("a\nb\x1b[31mc"), "a\\nb\\u{1b}[31mc");
+        // Text that would show reversed, or hide between zero-width characters.
+        assert_eq!(
+            clean("pay\u{202e}gnp.exe\u{200b}x\u{2066}"),
+            "pay\\u{202e}gnp.exe\\u{200b}x\\u{2066}"
+        );
+        assert_eq!(clean("évt-1 支払い"), Cow::Borrowed("évt-1 支払い"));
         assert_eq!(Paint::new(false).paint(Tone::Failed, "x"), "x");
         assert_eq!(
             Paint::new(true).paint(Tone::Failed, "x"),
