@@ -344,9 +344,10 @@ fn raw_sqlite(
                     .expect("a statement");
                 let mut started = transaction
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO runs \
+                        "INSERT INTO runs \
                          (event_id, orchestration, tenant_id, organization_id, started_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                         VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (event_id) DO UPDATE SET finished_at = NULL, status = NULL",
                     )
                     .expect("a statement");
                 let mut finished = transaction

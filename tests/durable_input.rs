@@ -654,7 +654,8 @@ async fn a_damaged_page_fails_the_runs_on_it_naming_them_and_the_others_stay_usa
     let journal = SqliteJournal::open(&path).expect("the damage is not in the header");
     let damaged = "evt-page-8";
     let text = format!(
-        "{}: run {damaged}: cannot read it: database disk image is malformed",
+        "{}: run {damaged}: the journal is damaged where this run is recorded (database disk \
+         image is malformed): restore the journal from a copy",
         path.display()
     );
     assert_eq!(journal.recall(damaged).await.unwrap_err().to_string(), text);
@@ -678,7 +679,8 @@ async fn a_damaged_page_fails_the_runs_on_it_naming_them_and_the_others_stay_usa
             Err(error) => assert_eq!(
                 error.to_string(),
                 format!(
-                    "{}: run {id}: cannot read it: database disk image is malformed",
+                    "{}: run {id}: the journal is damaged where this run is recorded (database \
+                     disk image is malformed): restore the journal from a copy",
                     path.display()
                 )
             ),

@@ -347,6 +347,50 @@ fn runs_are_listed_newest_first_and_filtered_by_tenant_state_and_limit() {
 }
 
 #[test]
+fn a_run_started_again_is_unfinished_until_it_ends_again_and_keeps_its_first_start() {
+    let dir = TempDir::new("again");
+    let path = dir.join("orch.db");
+    let mut entries = vec![
+        started("a", "tenant-a", 0),
+        finished("a", 2, RunStatus::Failed),
+        // The same event id run again (resumed, or run anew).
+        started("a", "tenant-a", 60),
+    ];
+    record_all(&path, &entries);
+    let reader = JournalReader::open(&path).unwrap();
+    let runs = reader.runs(&RunQuery::new()).unwrap();
+    assert_eq!(ids(&runs), ["a"]);
+    assert_eq!(
+        (runs[0].started_at, runs[0].finished_at, runs[0].status),
+        (at(0), None, None)
+    );
+    assert_eq!(
+        ids(&reader
+            .runs(&RunQuery::new().status(RunState::Unfinished))
+            .unwrap()),
+        ["a"]
+    );
+    assert!(
+        reader
+            .runs(&RunQuery::new().status(RunStatus::Failed))
+            .unwrap()
+            .is_empty()
+    );
+    drop(reader);
+
+    entries = vec![finished("a", 61, RunStatus::Succeeded)];
+    record_all(&path, &entries);
+    let runs = JournalReader::open(&path)
+        .unwrap()
+        .runs(&RunQuery::new())
+        .unwrap();
+    assert_eq!(
+        (runs[0].started_at, runs[0].finished_at, runs[0].status),
+        (at(0), Some(at(61)), Some(RunStatus::Succeeded))
+    );
+}
+
+#[test]
 fn entries_are_every_entry_of_the_run_in_order_and_none_for_an_unknown_id() {
     let dir = TempDir::new("entries");
     let path = dir.join("orch.db");

@@ -441,9 +441,12 @@ fn insert<'a>(
         let mut entry =
             transaction.prepare_cached("INSERT INTO entries (event_id, entry) VALUES (?1, ?2)")?;
         let mut started = transaction.prepare_cached(
-            "INSERT OR IGNORE INTO runs \
+            // A run started again under its event id (resumed, or run anew) is not finished
+            // until it records its end again; it keeps its first start.
+            "INSERT INTO runs \
              (event_id, orchestration, tenant_id, organization_id, started_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (event_id) DO UPDATE SET finished_at = NULL, status = NULL",
         )?;
         let mut finished = transaction
             .prepare_cached("UPDATE runs SET finished_at = ?2, status = ?3 WHERE event_id = ?1")?;
@@ -506,10 +509,16 @@ fn recall(
     path: &Path,
 ) -> Result<Vec<JournalEntry>, JournalError> {
     let unreadable = |error: rusqlite::Error| {
-        JournalError::new(format!(
-            "{}: run {event_id}: cannot read it: {error}",
-            path.display()
-        ))
+        let what = if is_damaged(&error) {
+            // Other runs may be whole: only this one is said to be unreadable.
+            format!(
+                "the journal is damaged where this run is recorded ({error}): restore the \
+                 journal from a copy"
+            )
+        } else {
+            format!("cannot read it: {error}")
+        };
+        JournalError::new(format!("{}: run {event_id}: {what}", path.display()))
     };
     let mut statement = connection
         .prepare_cached("SELECT seq, entry FROM entries WHERE event_id = ?1 ORDER BY seq")

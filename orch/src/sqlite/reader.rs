@@ -20,7 +20,8 @@ use crate::timestamp::Timestamp;
 /// writer removed them on closing; being read-only, it cannot remove them: they stay, holding
 /// no data, until a [`SqliteJournal`](crate::SqliteJournal) on the file next closes. Likewise a writer that closes while
 /// a reader is open leaves its last commits in the `-wal` file (every later connection reads
-/// them) instead of folding them into the journal: copy the three files together.
+/// them) instead of folding them into the journal: copy the three files together. So a journal
+/// in a directory the reader cannot write is readable only while its `-wal` and `-shm` files exist.
 ///
 /// A file that is not an orch journal is refused by [`open`](Self::open) with the same messages
 /// as [`SqliteJournal::open`](crate::SqliteJournal::open); a missing file is an error, never created. Event ids and tenant
