@@ -10,22 +10,22 @@ use super::{Contents, check, damaged, is_damaged, open_connection, recall, statu
 use crate::journal::{JournalEntry, JournalError, RunStatus};
 use crate::timestamp::Timestamp;
 
-/// A read-only view of a [`SqliteJournal`](crate::SqliteJournal)'s file, for tools: lists its runs and reads their
-/// entries.
+/// A read-only view of a [`SqliteJournal`](crate::SqliteJournal)'s file, for tools: lists its runs
+/// and reads their entries.
 ///
 /// It never creates the file nor writes to it, and it may be opened while a process writes the
-/// journal: in WAL mode SQLite lets a reader see every commit made before each of its queries
-/// while a writer goes on. Like every connection to a WAL database, it uses the `-wal` and
-/// `-shm` files beside the journal, and makes them (with the journal's permissions) if the last
-/// writer removed them on closing; being read-only, it cannot remove them: they stay, holding
-/// no data, until a [`SqliteJournal`](crate::SqliteJournal) on the file next closes. Likewise a writer that closes while
-/// a reader is open leaves its last commits in the `-wal` file (every later connection reads
-/// them) instead of folding them into the journal: copy the three files together. So a journal
-/// in a directory the reader cannot write is readable only while its `-wal` and `-shm` files exist.
+/// journal: in WAL mode SQLite lets a reader see every commit made before each of its queries while
+/// a writer goes on. Like every connection to a WAL database, it uses the `-wal` and `-shm` files
+/// beside the journal, and makes them (with the journal's permissions) if the last writer removed
+/// them on closing; being read-only, it cannot remove them: they stay, holding no data, until a
+/// [`SqliteJournal`](crate::SqliteJournal) on the file next closes. Likewise a writer that closes
+/// while a reader is open leaves its last commits in the `-wal` file (every later connection reads
+/// them) instead of folding them into the journal: copy the three files together. So a journal in a
+/// directory the reader cannot write is readable only while its `-wal` and `-shm` files exist.
 ///
-/// A file that is not an orch journal is refused by [`open`](Self::open) with the same messages
-/// as [`SqliteJournal::open`](crate::SqliteJournal::open); a missing file is an error, never created. Event ids and tenant
-/// ids are bound as query parameters.
+/// A file that is not an orch journal is refused by [`open`](Self::open) with the same messages as
+/// [`SqliteJournal::open`](crate::SqliteJournal::open); a missing file is an error, never created.
+/// Event ids and tenant ids are bound as query parameters.
 ///
 /// ```
 /// # let dir = std::env::temp_dir().join(format!("orch-doc-reader-{}", std::process::id()));
