@@ -104,7 +104,7 @@ pub struct ShowArgs {
     pub event_id: String,
 
     /// `text` for people, `mermaid` for a gantt chart, `json` for the journal's entries as JSON
-    /// Lines, exactly as recorded
+    /// Lines, one entry per line as orch writes it
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
