@@ -20,10 +20,11 @@ mod checkout_example;
 use checkout_example::{billing, crash, durable_checkout, order};
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::TempDir;
 use orch::prelude::*;
 use orch::{Event, JournalEntry, JournalError, SqliteJournal, Timestamp};
 use orch_cli::Style;
@@ -144,24 +145,6 @@ fn normalize(entries: &mut [JournalEntry], start: u64) {
         }
         let base = Duration::from_secs(start + 60 * execution.max(1) - 60);
         entry.at = Timestamp::from_unix(base + entry.offset);
-    }
-}
-
-/// A directory of its own, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("orch-cli-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

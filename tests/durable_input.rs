@@ -9,11 +9,14 @@
 //! paused tokio clock would not wait for (it would auto-advance instead). The SQLite fixtures
 //! under `tests/durable_input/` are made by `make_fixtures.py` there (see its docs).
 
+mod common;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::TempDir;
 use orch::prelude::*;
 use orch::{
     AttemptError, Event, Interruption, JournalEntry, Redacted, ReplayError, Skip, SqliteJournal,
@@ -283,39 +286,6 @@ mod vault {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A directory of its own under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("orch-durable-input-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// The names of the files in the directory, sorted.
-    fn listing(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Copies fixture `name` into `dir`, writable.
 fn fixture(dir: &TempDir, name: &str) -> PathBuf {

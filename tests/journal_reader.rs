@@ -6,47 +6,17 @@
 //! with a `SqliteJournal` use the real clock: it answers from its own thread, which a paused
 //! tokio clock would not wait for. The fixtures are those of `tests/durable_input/`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::TempDir;
 use orch::{
     Event, Journal, JournalEntry, JournalReader, RunQuery, RunRecord, RunState, RunStatus,
     SqliteJournal, Summary, Timestamp,
 };
-
-/// A directory of its own for each test, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("orch-journal-reader-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// The names of the files in the directory, sorted.
-    fn listing(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Copies fixture `name` of `tests/durable_input/` into `dir`.
 fn fixture(dir: &TempDir, name: &str) -> PathBuf {

@@ -147,3 +147,44 @@ pub fn assert_snapshot(path: &str, actual: &str) {
         file.display()
     );
 }
+
+/// A directory of its own under the system's temporary one, for one test, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// An empty directory named after the test binary, the process and `test`.
+    pub fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "orch-{}-{}-{test}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    /// `name` in the directory.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+
+    /// The names of the files in the directory, sorted.
+    pub fn listing(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("list the temporary directory")
+            .map(|entry| {
+                let entry = entry.expect("list the temporary directory");
+                entry.file_name().to_string_lossy().into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
