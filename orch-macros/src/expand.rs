@@ -235,13 +235,20 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         .map(|(index, (meta, path))| Service::new(name, index, meta, path))
         .collect();
 
-    let slots_declared = services.iter().map(|s| {
-        let (slot, context, ty) = (&s.slot, &s.context, &s.ty);
-        quote! {
-            let #slot = ::orch::__private::Slot::new();
-            let #context = __run.context::<#ty>();
-        }
+    // One tuple of slots and one of contexts, not a local each: the plan's `async` block keeps
+    // them across its `.await`, and a state machine with hundreds of saved locals is slow to
+    // compile.
+    let new_slots = services
+        .iter()
+        .map(|_| quote!(::orch::__private::Slot::new()));
+    let new_contexts = services.iter().map(|s| {
+        let ty = &s.ty;
+        quote!(__run.context::<#ty>())
     });
+    let slots_declared = quote! {
+        let __slots = (#(#new_slots,)*);
+        let __contexts = (#(#new_contexts,)*);
+    };
     let futures_declared = checked
         .order
         .iter()
@@ -275,7 +282,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     let imports = services.iter().map(|s| &s.import);
     let name_texts: Vec<String> = services.iter().map(|s| text(&s.name)).collect();
     let types: Vec<&TokenStream> = services.iter().map(|s| &s.ty).collect();
-    let slots: Vec<&Ident> = services.iter().map(|s| &s.slot).collect();
+    let slots: Vec<&TokenStream> = services.iter().map(|s| &s.slot).collect();
     let outcome_docs = names
         .iter()
         .map(|name| format!("What happened to `{name}`."));
@@ -598,7 +605,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
                 let __run = ::orch::__private::Run::new(NAME, request, journal, &options, super::#settings_const);
                 let __span = ::core::clone::Clone::clone(__run.span());
                 let __plan = async {
-                    #(#slots_declared)*
+                    #slots_declared
                     #prologue
                     let __interruption = #body;
                     Report {
@@ -710,8 +717,10 @@ struct Service {
     user_path: Path,
     /// The name under which the user's module imports the service for the generated module.
     import: Ident,
-    slot: Ident,
-    context: Ident,
+    /// `__slots.i`: where its outcome is kept.
+    slot: TokenStream,
+    /// `__contexts.i`: its context.
+    context: TokenStream,
     future: Ident,
     /// The user's token for the service in the orchestration's list.
     listed: Span,
@@ -735,8 +744,14 @@ impl Service {
             path: quote!(super::#import),
             user_path: path.clone(),
             import,
-            slot: format_ident!("__slot_{}", index),
-            context: format_ident!("__context_{}", index),
+            slot: {
+                let index = syn::Index::from(index);
+                quote!(__slots.#index)
+            },
+            context: {
+                let index = syn::Index::from(index);
+                quote!(__contexts.#index)
+            },
             future: format_ident!("__service_{}", index),
             listed,
         }
