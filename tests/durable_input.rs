@@ -409,16 +409,7 @@ fn entry(event_id: &str, event: serde_json::Value) -> JournalEntry {
 #[test]
 fn a_file_that_is_not_a_database_is_refused_naming_it_and_left_untouched() {
     let dir = TempDir::new("not_a_database");
-    // Bytes no program wrote as a database (a fixed pseudo-random sequence).
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let random: Vec<u8> = (0..8192)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[3]
-        })
-        .collect();
+    let random = common::random_bytes(8192);
     let files: [(&str, &[u8]); 3] = [
         ("random.bin", &random),
         ("notes.txt", b"remember the milk\n"),

@@ -165,15 +165,7 @@ fn a_missing_file_is_an_error_naming_it_and_is_not_created() {
 #[test]
 fn files_that_are_not_journals_are_refused_as_the_writer_refuses_them_and_left_untouched() {
     let dir = TempDir::new("not_journals");
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let random: Vec<u8> = (0..8192)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[3]
-        })
-        .collect();
+    let random = common::random_bytes(8192);
     let random_path = dir.join("random.bin");
     std::fs::write(&random_path, &random).unwrap();
     let cases = [
