@@ -1,30 +1,13 @@
 //! Durable orchestrations: resuming a run from its journal.
 
+mod common;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::Calls;
 use orch::prelude::*;
 use orch::{Event, SqliteJournal, Status};
-
-/// What each service was called with, in order.
-#[derive(Default)]
-struct Calls(Mutex<Vec<String>>);
-
-impl Calls {
-    fn push(&self, call: String) {
-        self.0.lock().unwrap().push(call);
-    }
-    /// The calls of run `event_id` since the last take: tests run in parallel.
-    fn take(&self, event_id: &str) -> Vec<String> {
-        let mut calls = self.0.lock().unwrap();
-        let prefix = format!("{event_id}/");
-        let (taken, kept) = calls
-            .drain(..)
-            .partition(|call: &String| call.starts_with(&prefix));
-        *calls = kept;
-        taken
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
@@ -32,7 +15,7 @@ pub struct Receipt {
     id: String,
 }
 
-static CALLS: Calls = Calls(Mutex::new(Vec::new()));
+static CALLS: Calls = Calls::new();
 
 #[service]
 async fn reserve(ctx: &Context<u32>) -> Result<u32, String> {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::TempDir;
+use common::{Calls, TempDir};
 use orch::prelude::*;
 use orch::{
     AttemptError, Event, Interruption, JournalEntry, Redacted, ReplayError, Skip, SqliteJournal,
@@ -28,31 +28,7 @@ use serde_json::json;
 // Services and orchestrations
 // ---------------------------------------------------------------------------------------------
 
-/// What each service was called with (its idempotency key), in order.
-struct Calls(Mutex<Vec<String>>);
-
-impl Calls {
-    fn push(&self, call: String) {
-        self.0.lock().unwrap().push(call);
-    }
-
-    /// The calls of run `event_id` since the last take: tests run in parallel.
-    fn take(&self, event_id: &str) -> Vec<String> {
-        let mut calls = self.0.lock().unwrap();
-        let prefix = format!("{event_id}/");
-        let (taken, kept) = calls
-            .drain(..)
-            .partition(|call: &String| call.starts_with(&prefix));
-        *calls = kept;
-        taken
-    }
-
-    fn made(&self, call: &str) -> bool {
-        self.0.lock().unwrap().iter().any(|made| made == call)
-    }
-}
-
-static CALLS: Calls = Calls(Mutex::new(Vec::new()));
+static CALLS: Calls = Calls::new();
 
 /// Event ids whose `ship` hangs on its next call: a run dropped then is unfinished.
 static HANG: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -287,20 +263,6 @@ mod vault {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Copies fixture `name` into `dir`, writable.
-fn fixture(dir: &TempDir, name: &str) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/durable_input")
-        .join(name);
-    let to = dir.join(name);
-    std::fs::copy(&from, &to).unwrap_or_else(|error| panic!("{}: {error}", from.display()));
-    let mut permissions = std::fs::metadata(&to).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    permissions.set_readonly(false);
-    std::fs::set_permissions(&to, permissions).unwrap();
-    to
-}
-
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
@@ -438,7 +400,7 @@ fn a_file_that_is_not_a_database_is_refused_naming_it_and_left_untouched() {
 fn another_programs_database_is_refused_naming_it_and_left_untouched() {
     let dir = TempDir::new("foreign");
     for name in ["foreign.db", "other_application.db"] {
-        let path = fixture(&dir, name);
+        let path = dir.fixture(name);
         let before = std::fs::read(&path).unwrap();
         assert_eq!(
             open_error(&path),
@@ -455,7 +417,7 @@ fn another_programs_database_is_refused_naming_it_and_left_untouched() {
 #[test]
 fn a_journal_written_by_a_newer_orch_is_refused_naming_it_and_left_untouched() {
     let dir = TempDir::new("future_format");
-    let path = fixture(&dir, "future_format.db");
+    let path = dir.fixture("future_format.db");
     let before = std::fs::read(&path).unwrap();
     assert_eq!(
         open_error(&path),
@@ -728,7 +690,7 @@ async fn a_journal_damaged_where_runs_are_written_interrupts_a_new_run_before_an
 #[tokio::test]
 async fn an_entry_that_does_not_deserialize_fails_its_run_only() {
     let dir = TempDir::new("bad_entry");
-    let path = fixture(&dir, "bad_entry.db");
+    let path = dir.fixture("bad_entry.db");
     let journal = SqliteJournal::open(&path).expect("a format 1 journal opens");
 
     // Run evt-a: its second entry is cut short.

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,16 +17,6 @@ use orch::{
     Event, Journal, JournalEntry, JournalReader, RunQuery, RunRecord, RunState, RunStatus,
     SqliteJournal, Summary, Timestamp,
 };
-
-/// Copies fixture `name` of `tests/durable_input/` into `dir`.
-fn fixture(dir: &TempDir, name: &str) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/durable_input")
-        .join(name);
-    let to = dir.join(name);
-    std::fs::copy(&from, &to).unwrap_or_else(|error| panic!("{}: {error}", from.display()));
-    to
-}
 
 /// `JournalReader::open`'s error, as the user reads it.
 fn open_error(path: &Path) -> String {
@@ -174,15 +164,15 @@ fn files_that_are_not_journals_are_refused_as_the_writer_refuses_them_and_left_u
             "not an orch journal (file is not a database)".to_owned(),
         ),
         (
-            fixture(&dir, "foreign.db"),
+            dir.fixture("foreign.db"),
             "not an orch journal: a SQLite database of another program".to_owned(),
         ),
         (
-            fixture(&dir, "other_application.db"),
+            dir.fixture("other_application.db"),
             "not an orch journal: a SQLite database of another program".to_owned(),
         ),
         (
-            fixture(&dir, "future_format.db"),
+            dir.fixture("future_format.db"),
             "written by a newer version of orch (journal format 99; this version reads formats \
              up to 1)"
                 .to_owned(),
@@ -248,7 +238,7 @@ fn a_damaged_journal_is_called_damaged_not_foreign() {
 #[test]
 fn an_entry_this_version_cannot_read_fails_naming_the_run() {
     let dir = TempDir::new("bad_entry");
-    let path = fixture(&dir, "bad_entry.db");
+    let path = dir.fixture("bad_entry.db");
     let reader = JournalReader::open(&path).unwrap();
     assert_eq!(
         reader.entries("evt-a").unwrap_err().to_string(),

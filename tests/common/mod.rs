@@ -169,6 +169,22 @@ impl TempDir {
         self.0.join(name)
     }
 
+    /// A writable copy of fixture `name` of `tests/durable_input/` in the directory.
+    pub fn fixture(&self, name: &str) -> std::path::PathBuf {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/durable_input")
+            .join(name);
+        let to = self.join(name);
+        std::fs::copy(&from, &to).unwrap_or_else(|error| panic!("{}: {error}", from.display()));
+        let mut permissions = std::fs::metadata(&to)
+            .expect("read the fixture's permissions")
+            .permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        permissions.set_readonly(false);
+        std::fs::set_permissions(&to, permissions).expect("make the fixture writable");
+        to
+    }
+
     /// The names of the files in the directory, sorted.
     pub fn listing(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.0)
@@ -200,4 +216,36 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
             state.to_le_bytes()[3]
         })
         .collect()
+}
+
+/// What services were called with (their idempotency keys), in order, across the tests of a
+/// binary: a `static`, read per run.
+pub struct Calls(pub Mutex<Vec<String>>);
+
+impl Calls {
+    /// An empty record, for a `static`.
+    pub const fn new() -> Self {
+        Calls(Mutex::new(Vec::new()))
+    }
+
+    /// Records a call.
+    pub fn push(&self, call: String) {
+        self.0.lock().unwrap().push(call);
+    }
+
+    /// The calls of run `event_id` since the last take: tests run in parallel.
+    pub fn take(&self, event_id: &str) -> Vec<String> {
+        let mut calls = self.0.lock().unwrap();
+        let prefix = format!("{event_id}/");
+        let (taken, kept) = calls
+            .drain(..)
+            .partition(|call: &String| call.starts_with(&prefix));
+        *calls = kept;
+        taken
+    }
+
+    /// Whether `call` was ever made (and not taken since).
+    pub fn made(&self, call: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|made| made == call)
+    }
 }
