@@ -23,7 +23,16 @@ pub enum Dep<T> {
 }
 
 /// A dependency whose output the dependent needs (`&T` parameter).
+#[inline(always)]
 pub fn required<'a, T, E>(slot: &'a Slot<T, E>, name: &'static str) -> Dep<&'a T> {
+    match slot.output() {
+        Some(output) => Dep::Ready(output),
+        None => unsuccessful(slot, name),
+    }
+}
+
+/// A dependency that has not succeeded (yet).
+fn unsuccessful<'a, T, E>(slot: &'a Slot<T, E>, name: &'static str) -> Dep<&'a T> {
     match slot.get() {
         None => Dep::Waiting,
         Some(Outcome::Succeeded(success)) => Dep::Ready(&success.output),

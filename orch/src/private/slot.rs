@@ -3,15 +3,21 @@
 //!
 //! `std::sync::OnceLock` would do, but it is built for threads that block on each other; here
 //! nobody waits (a reader that finds the slot empty returns `Pending`), so a single atomic state
-//! is enough, and it is several times cheaper on the path every service takes.
+//! is enough, and it is several times cheaper on the path every service takes. The state also
+//! says whether an outcome is a success, so that a dependent's check is one load and compare
+//! rather than a decoding of `Outcome`'s niche-packed variant.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::outcome::Outcome;
+
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
 const FULL: u8 = 2;
+/// Full, with an `Outcome::Succeeded`.
+const SUCCEEDED: u8 = 3;
 
 /// A cell written at most once, readable through shared references once written.
 pub struct Slot<T> {
@@ -20,7 +26,7 @@ pub struct Slot<T> {
 }
 
 // SAFETY: the value is written once, by whoever wins the EMPTY -> WRITING exchange, and only
-// read after the Release store of FULL is seen with Acquire; then it is only ever shared. Sending
+// read after the Release store of FULL (or SUCCEEDED) is seen with Acquire; then it is only ever shared. Sending
 // the slot sends the `T`; sharing it shares `&T` (and lets any thread write the one `T`).
 unsafe impl<T: Send> Send for Slot<T> {}
 // SAFETY: as above.
@@ -37,6 +43,12 @@ impl<T> Slot<T> {
 
     /// Stores `value`, unless the slot was already written (then `value` comes back).
     pub fn set(&self, value: T) -> Result<(), T> {
+        self.write(value, FULL)
+    }
+
+    /// Stores `value` and marks the slot `full` (FULL or SUCCEEDED).
+    #[inline(always)]
+    fn write(&self, value: T, full: u8) -> Result<(), T> {
         if self
             .state
             .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
@@ -47,28 +59,15 @@ impl<T> Slot<T> {
         // SAFETY: winning the exchange makes this the only writer, and no reader looks at the
         // value before it sees FULL.
         unsafe { (*self.value.get()).write(value) };
-        self.state.store(FULL, Ordering::Release);
+        self.state.store(full, Ordering::Release);
         Ok(())
-    }
-
-    /// Stores `value` where the caller is the slot's only writer: a second write drops its
-    /// value, out of the way of the first (cheaper than handing it back).
-    #[inline]
-    pub fn store(&self, value: T) {
-        #[cold]
-        fn reject<T>(value: T) {
-            drop(value);
-        }
-        if let Err(value) = self.set(value) {
-            reject(value);
-        }
     }
 
     /// The value, once written.
     pub fn get(&self) -> Option<&T> {
-        if self.state.load(Ordering::Acquire) == FULL {
-            // SAFETY: FULL is stored (Release) only after the value is written, and the value
-            // is never written again.
+        if self.state.load(Ordering::Acquire) >= FULL {
+            // SAFETY: FULL or SUCCEEDED is stored (Release) only after the value is written,
+            // and the value is never written again.
             Some(unsafe { (*self.value.get()).assume_init_ref() })
         } else {
             None
@@ -78,11 +77,47 @@ impl<T> Slot<T> {
     /// The value, if it was written.
     pub fn into_inner(self) -> Option<T> {
         let this = std::mem::ManuallyDrop::new(self);
-        if this.state.load(Ordering::Relaxed) == FULL {
-            // SAFETY: FULL means written; `this` is never dropped, so the value is read once.
+        if this.state.load(Ordering::Relaxed) >= FULL {
+            // SAFETY: FULL or SUCCEEDED means written; `this` is never dropped, so the value is read once.
             Some(unsafe { (*this.value.get()).assume_init_read() })
         } else {
             None
+        }
+    }
+}
+
+impl<T, E> Slot<Outcome<T, E>> {
+    /// Stores `outcome` where the caller is the slot's only writer: a second write drops its
+    /// value, out of the way of the first (cheaper than handing it back).
+    #[inline(always)]
+    pub fn store(&self, outcome: Outcome<T, E>) {
+        #[cold]
+        fn reject<T>(value: T) {
+            drop(value);
+        }
+        // Known at compile time where the caller builds the outcome.
+        let full = if matches!(outcome, Outcome::Succeeded(_)) {
+            SUCCEEDED
+        } else {
+            FULL
+        };
+        if let Err(outcome) = self.write(outcome, full) {
+            reject(outcome);
+        }
+    }
+
+    /// The output, if the slot holds a success.
+    #[inline(always)]
+    pub fn output(&self) -> Option<&T> {
+        if self.state.load(Ordering::Acquire) != SUCCEEDED {
+            return None;
+        }
+        // SAFETY: SUCCEEDED is stored (Release) only after an `Outcome::Succeeded` is written,
+        // and the value is never written again.
+        match unsafe { (*self.value.get()).assume_init_ref() } {
+            Outcome::Succeeded(success) => Some(&success.output),
+            // SAFETY: as above: SUCCEEDED is stored only with a success.
+            _ => unsafe { std::hint::unreachable_unchecked() },
         }
     }
 }
@@ -95,8 +130,8 @@ impl<T> Default for Slot<T> {
 
 impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
-        if *self.state.get_mut() == FULL {
-            // SAFETY: FULL means written, and the value is dropped only here.
+        if *self.state.get_mut() >= FULL {
+            // SAFETY: FULL or SUCCEEDED means written, and the value is dropped only here.
             unsafe { self.value.get_mut().assume_init_drop() };
         }
     }
@@ -124,6 +159,34 @@ mod tests {
         assert_eq!(slot.get(), Some(&1));
         assert_eq!(slot.into_inner(), Some(1));
         assert_eq!(Slot::<u8>::new().into_inner(), None);
+    }
+
+    #[test]
+    fn an_outcome_slot_gives_the_output_of_a_success_only() {
+        use crate::outcome::{Skip, Success};
+        let slot: Slot<Outcome<u8, ()>> = Slot::new();
+        assert_eq!(slot.output(), None, "empty");
+        slot.store(Outcome::Succeeded(Success {
+            output: 7,
+            attempts: 2,
+            replayed: false,
+        }));
+        assert_eq!(slot.output(), Some(&7));
+        assert!(matches!(slot.get(), Some(Outcome::Succeeded(s)) if s.attempts == 2));
+        slot.store(Outcome::Skipped(Skip {
+            dependency: "a",
+            cause: "a",
+        }));
+        assert_eq!(slot.output(), Some(&7), "the first outcome stays");
+
+        let skipped: Slot<Outcome<u8, ()>> = Slot::new();
+        skipped.store(Outcome::Skipped(Skip {
+            dependency: "a",
+            cause: "b",
+        }));
+        assert_eq!(skipped.output(), None);
+        assert!(matches!(skipped.get(), Some(Outcome::Skipped(_))));
+        assert!(matches!(skipped.into_inner(), Some(Outcome::Skipped(_))));
     }
 
     #[test]
