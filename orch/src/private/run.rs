@@ -31,16 +31,21 @@ use crate::service::Service;
 use crate::timestamp::Timestamp;
 
 /// Records an event if the run is journaled. A macro, not an `async fn`: only the journal's own
-/// future is held across the await, so the futures of services stay small.
+/// future is held across the await, so the futures of services stay small. `J::ENABLED` is a
+/// constant: with `NoJournal`, nothing of it is compiled.
 macro_rules! record {
     ($run:expr, at: $at:expr, $offset:expr, $event:expr) => {
-        if let Some(entry) = $run.entry_at($at, $offset, || $event) {
+        if J::ENABLED
+            && let Some(entry) = $run.entry_at($at, $offset, || $event)
+        {
             let result = $run.journal.record(entry).await;
             $run.written(result);
         }
     };
     ($run:expr, $event:expr) => {
-        if let Some(entry) = $run.entry(|| $event) {
+        if J::ENABLED
+            && let Some(entry) = $run.entry(|| $event)
+        {
             let result = $run.journal.record(entry).await;
             $run.written(result);
         }
