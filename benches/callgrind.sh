@@ -6,6 +6,7 @@
 #
 #   bash benches/callgrind.sh            # every case
 #   bash benches/callgrind.sh layered10  # one graph
+#   RUNNERS="orch orch+journal" bash benches/callgrind.sh   # some runners (the floor always runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,8 @@ fi
 N1=${N1:-200}
 N2=${N2:-1200}
 graphs=${*:-chain2 layered10 random100}
-runners="floor orch orch+journal naive dagrs"
+# The floor first: the ratios are to it.
+runners="floor ${RUNNERS:-orch orch+journal naive dagrs}"
 
 binary=$(cargo bench -p orch-benches --bench count --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
