@@ -26,8 +26,9 @@ pub struct Slot<T> {
 }
 
 // SAFETY: the value is written once, by whoever wins the EMPTY -> WRITING exchange, and only
-// read after the Release store of FULL (or SUCCEEDED) is seen with Acquire; then it is only ever shared. Sending
-// the slot sends the `T`; sharing it shares `&T` (and lets any thread write the one `T`).
+// read after the Release store of FULL (or SUCCEEDED) is seen with Acquire; then it is only ever
+// shared. Sending the slot sends the `T`; sharing it shares `&T` (and lets any thread write the
+// one `T`).
 unsafe impl<T: Send> Send for Slot<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send + Sync> Sync for Slot<T> {}
@@ -57,7 +58,7 @@ impl<T> Slot<T> {
             return Err(value);
         }
         // SAFETY: winning the exchange makes this the only writer, and no reader looks at the
-        // value before it sees FULL.
+        // value before it sees FULL or SUCCEEDED.
         unsafe { (*self.value.get()).write(value) };
         self.state.store(full, Ordering::Release);
         Ok(())
@@ -78,7 +79,8 @@ impl<T> Slot<T> {
     pub fn into_inner(self) -> Option<T> {
         let this = std::mem::ManuallyDrop::new(self);
         if this.state.load(Ordering::Relaxed) >= FULL {
-            // SAFETY: FULL or SUCCEEDED means written; `this` is never dropped, so the value is read once.
+            // SAFETY: FULL or SUCCEEDED means written; `this` is never dropped, so the value is
+            // read once.
             Some(unsafe { (*this.value.get()).assume_init_read() })
         } else {
             None
