@@ -36,18 +36,22 @@ use crate::timestamp::Timestamp;
 macro_rules! record {
     ($run:expr, at: $at:expr, $offset:expr, $event:expr) => {
         if J::ENABLED
-            && let Some(entry) = $run.entry_at($at, $offset, || $event)
+            && let Some(journaled) = &$run.journaled
         {
-            let result = $run.journal.record(entry).await;
-            $run.written(result);
+            // Only the journal's future is held across the await, not the entry: made in the
+            // call, the entry is not copied on its way.
+            let write = $run
+                .journal
+                .record(journaled.entry_at($at, $offset, || $event));
+            $run.written(write.await);
         }
     };
     ($run:expr, $event:expr) => {
         if J::ENABLED
-            && let Some(entry) = $run.entry(|| $event)
+            && let Some(journaled) = &$run.journaled
         {
-            let result = $run.journal.record(entry).await;
-            $run.written(result);
+            let write = $run.journal.record(journaled.entry(|| $event));
+            $run.written(write.await);
         }
     };
 }
@@ -83,6 +87,31 @@ pub struct Run<'r, P, J: ?Sized> {
 struct Journaled {
     event_id: Arc<str>,
     start: tokio::time::Instant,
+}
+
+impl Journaled {
+    /// The entry for `event` now.
+    #[inline]
+    fn entry(&self, event: impl FnOnce() -> Event) -> JournalEntry {
+        let offset = self.start.elapsed();
+        self.entry_at(Timestamp::now(), offset, event)
+    }
+
+    /// The entry for `event` at a time taken earlier.
+    #[inline]
+    fn entry_at(
+        &self,
+        at: Timestamp,
+        offset: Duration,
+        event: impl FnOnce() -> Event,
+    ) -> JournalEntry {
+        JournalEntry {
+            event_id: self.event_id.clone(),
+            at,
+            offset,
+            event: event(),
+        }
+    }
 }
 
 impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
@@ -450,41 +479,19 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// The entry for `event` now, if the run is journaled.
-    fn entry(&self, event: impl FnOnce() -> Event) -> Option<JournalEntry> {
-        let journaled = self.journaled.as_ref()?;
-        let offset = journaled.start.elapsed();
-        Some(JournalEntry {
-            event_id: journaled.event_id.clone(),
-            at: Timestamp::now(),
-            offset,
-            event: event(),
-        })
-    }
-
-    /// The entry for `event` at a time taken earlier, if the run is journaled.
-    fn entry_at(
-        &self,
-        at: Timestamp,
-        offset: Duration,
-        event: impl FnOnce() -> Event,
-    ) -> Option<JournalEntry> {
-        let journaled = self.journaled.as_ref()?;
-        Some(JournalEntry {
-            event_id: journaled.event_id.clone(),
-            at,
-            offset,
-            event: event(),
-        })
-    }
-
     /// Keeps the first journal error: it interrupts the run.
+    #[inline]
     fn written(&self, result: Result<(), JournalError>) {
         if let Err(error) = result {
-            tracing::error!(%error, "journal write failed: interrupting the run");
-            // The first error is the one reported; later ones are its consequences.
-            let _ = self.interruption.set(Interruption::Journal(error));
+            self.write_failed(error);
         }
+    }
+
+    #[cold]
+    fn write_failed(&self, error: JournalError) {
+        tracing::error!(%error, "journal write failed: interrupting the run");
+        // The first error is the one reported; later ones are its consequences.
+        let _ = self.interruption.set(Interruption::Journal(error));
     }
 }
 

@@ -211,7 +211,10 @@ where
             let (Some(call), Some(resume)) = (this.call.take(), this.resume.take()) else {
                 unreachable!("orch: a task resumes once")
             };
-            let rest = Box::pin(resume(unit, call, resumption));
+            // Allocated before the future is made, so that it is written in place: `Box::pin`
+            // would make it on the stack and copy it, all of its size (hundreds of bytes).
+            let rest = Box::write(Box::new_uninit(), resume(unit, call, resumption));
+            let rest = Box::into_pin(rest);
             this.state.set(State::Resumed { rest });
         }
     }
