@@ -232,6 +232,7 @@ async fn a_resumed_service_goes_on_from_its_recorded_attempts_and_decided_outcom
         report.join.output().map(String::as_str),
         Some("quick after 3")
     );
+    assert!(matches!(&report.flaky, Outcome::Succeeded(s) if s.attempts == 3 && !s.replayed));
     assert!(matches!(&report.quick, Outcome::Succeeded(s) if s.replayed));
     let failure = report.declined.failure().expect("declined failed");
     assert_eq!(

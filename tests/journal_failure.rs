@@ -1,5 +1,8 @@
 //! A journal that fails interrupts the run: no service starts after the failed write, the error
 //! reaches the caller in the report, and `into_result` says the run was interrupted.
+//!
+//! Every test runs twice: with a journal whose writes are awaited, and with one that writes
+//! before `record` returns (as `InMemoryJournal` does), which a run writes inline.
 
 mod common;
 
@@ -22,13 +25,14 @@ enum Fails {
 }
 
 /// A journal that keeps the entries it accepted, and fails some writes with "disk full".
-struct FailingJournal {
+/// `NOW`: it writes at once, and says so (`Journal::WRITES_NOW`).
+struct FailingJournal<const NOW: bool> {
     fails: Fails,
     writes: AtomicUsize,
     kept: Mutex<Vec<JournalEntry>>,
 }
 
-impl FailingJournal {
+impl<const NOW: bool> FailingJournal<NOW> {
     fn new(fails: Fails) -> Self {
         FailingJournal {
             fails,
@@ -49,27 +53,57 @@ impl FailingJournal {
     fn writes(&self) -> usize {
         self.writes.load(Ordering::SeqCst)
     }
-}
 
-impl Journal for FailingJournal {
-    fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send {
+    fn write(&self, entry: JournalEntry) -> Result<(), JournalError> {
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
         let fail = match self.fails {
             Fails::From(from) => n >= from,
             Fails::Only(only) => n == only,
         };
-        let result = if fail {
+        if fail {
             Err(JournalError::new("disk full"))
         } else {
             self.kept.lock().unwrap().push(entry);
             Ok(())
-        };
+        }
+    }
+}
+
+impl<const NOW: bool> Journal for FailingJournal<NOW> {
+    const WRITES_NOW: bool = NOW;
+
+    fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send {
+        let result = self.write(entry);
         // A real journal would await its write here.
         async move {
-            tokio::task::yield_now().await;
+            if !NOW {
+                tokio::task::yield_now().await;
+            }
             result
         }
     }
+
+    fn record_now(&self, entry: JournalEntry) -> Result<(), JournalError> {
+        assert!(NOW, "record_now is called only if WRITES_NOW");
+        self.write(entry)
+    }
+}
+
+/// Runs the test `$name` (an `async fn` generic over `NOW`) with each kind of journal.
+macro_rules! with_each_journal {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(start_paused = true)]
+            async fn awaited() {
+                super::$name::<false>().await;
+            }
+
+            #[tokio::test(start_paused = true)]
+            async fn written_at_once() {
+                super::$name::<true>().await;
+            }
+        }
+    };
 }
 
 fn disk_full() -> Interruption {
@@ -117,10 +151,10 @@ mod chain {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_chain_writes_eight_entries_when_the_journal_works() {
+with_each_journal!(the_chain_writes_eight_entries_when_the_journal_works);
+async fn the_chain_writes_eight_entries_when_the_journal_works<const NOW: bool>() {
     // The premise of the tests below.
-    let journal = FailingJournal::new(Fails::From(usize::MAX));
+    let journal = FailingJournal::<NOW>::new(Fails::From(usize::MAX));
     let report = chain::chain::orchestrate(&request(Timeline::new()), &journal).await;
     assert!(report.is_success());
     assert_eq!(journal.writes(), 8);
@@ -129,11 +163,13 @@ async fn the_chain_writes_eight_entries_when_the_journal_works() {
     assert!(matches!(kept[3], Event::AttemptStarted { ref service, .. } if service == "two"));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_failed_write_stops_the_run_from_starting_services_and_reaches_the_caller() {
+with_each_journal!(a_failed_write_stops_the_run_from_starting_services_and_reaches_the_caller);
+async fn a_failed_write_stops_the_run_from_starting_services_and_reaches_the_caller<
+    const NOW: bool,
+>() {
     let request = request(Timeline::new());
     // Write 3, `one`'s success, fails; so does every later write.
-    let journal = FailingJournal::new(Fails::From(3));
+    let journal = FailingJournal::<NOW>::new(Fails::From(3));
     let report = chain::chain::orchestrate(&request, &journal).await;
     let timeline = &request.payload;
 
@@ -167,11 +203,14 @@ async fn a_failed_write_stops_the_run_from_starting_services_and_reaches_the_cal
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn after_a_transient_write_error_the_journal_records_the_cancellations_and_the_interruption()
-{
+with_each_journal!(
+    after_a_transient_write_error_the_journal_records_the_cancellations_and_the_interruption
+);
+async fn after_a_transient_write_error_the_journal_records_the_cancellations_and_the_interruption<
+    const NOW: bool,
+>() {
     let request = request(Timeline::new());
-    let journal = FailingJournal::new(Fails::Only(3));
+    let journal = FailingJournal::<NOW>::new(Fails::Only(3));
     let report = chain::chain::orchestrate(&request, &journal).await;
     assert_eq!(report.interruption(), Some(&disk_full()));
     assert_eq!(request.payload.who("start"), ["one"]);
@@ -212,10 +251,10 @@ async fn after_a_transient_write_error_the_journal_records_the_cancellations_and
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_failed_run_start_write_cancels_every_service_before_any_is_called() {
+with_each_journal!(a_failed_run_start_write_cancels_every_service_before_any_is_called);
+async fn a_failed_run_start_write_cancels_every_service_before_any_is_called<const NOW: bool>() {
     let request = request(Timeline::new());
-    let journal = FailingJournal::new(Fails::From(1));
+    let journal = FailingJournal::<NOW>::new(Fails::From(1));
     let report = chain::fan::orchestrate(&request, &journal).await;
 
     assert!(request.payload.who("start").is_empty(), "no service runs");
@@ -237,10 +276,10 @@ async fn a_failed_run_start_write_cancels_every_service_before_any_is_called() {
     assert!(journal.kept().is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_failed_last_write_still_reaches_the_caller() {
+with_each_journal!(a_failed_last_write_still_reaches_the_caller);
+async fn a_failed_last_write_still_reaches_the_caller<const NOW: bool>() {
     // Write 8, run_finished, fails: every service succeeded, but the journal is incomplete.
-    let journal = FailingJournal::new(Fails::From(8));
+    let journal = FailingJournal::<NOW>::new(Fails::From(8));
     let report = chain::chain::orchestrate(&request(Timeline::new()), &journal).await;
     assert_eq!(report.summary().succeeded, 3);
     assert_eq!(report.interruption(), Some(&disk_full()));
@@ -251,11 +290,11 @@ async fn a_failed_last_write_still_reaches_the_caller() {
     ));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_service_whose_start_could_not_be_journaled_is_not_called() {
+with_each_journal!(a_service_whose_start_could_not_be_journaled_is_not_called);
+async fn a_service_whose_start_could_not_be_journaled_is_not_called<const NOW: bool>() {
     let request = request(Timeline::new());
     // Write 2 is `one`'s attempt_started: the attempt cannot be recorded, so it must not run.
-    let journal = FailingJournal::new(Fails::From(2));
+    let journal = FailingJournal::<NOW>::new(Fails::From(2));
     let report = chain::chain::orchestrate(&request, &journal).await;
     assert_eq!(report.interruption(), Some(&disk_full()));
     assert!(
@@ -281,11 +320,11 @@ mod retrying {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_service_is_not_retried_after_the_journal_failed() {
+with_each_journal!(a_service_is_not_retried_after_the_journal_failed);
+async fn a_service_is_not_retried_after_the_journal_failed<const NOW: bool>() {
     let request = request(Timeline::new());
     // 1 run_started, 2 started #1, 3 failed #1, 4 started #2 (100 ms), 5 failed #2: fails.
-    let journal = FailingJournal::new(Fails::From(5));
+    let journal = FailingJournal::<NOW>::new(Fails::From(5));
     let report = retrying::retrying::orchestrate(&request, &journal).await;
     assert_eq!(request.payload.times("flaky", "start"), [ms(0), ms(100)]);
     assert_eq!(report.flaky, Outcome::Cancelled(disk_full()));

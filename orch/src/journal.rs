@@ -51,6 +51,21 @@ pub trait Journal: Sync {
     /// Writes one entry.
     fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send;
 
+    /// `true` for a journal whose writes are done when [`Journal::record`] returns its future:
+    /// a run then writes with [`Journal::record_now`], and runs each service's first attempt
+    /// without the state a wait for the journal needs.
+    #[doc(hidden)]
+    const WRITES_NOW: bool = false;
+
+    /// Writes one entry before returning; called only if [`Journal::WRITES_NOW`].
+    #[doc(hidden)]
+    fn record_now(&self, entry: JournalEntry) -> Result<(), JournalError> {
+        let _ = entry;
+        Err(JournalError::new(
+            "this journal does not write synchronously (Journal::WRITES_NOW is false)",
+        ))
+    }
+
     /// Every entry recorded for `event_id`, in the order they were recorded: what a durable
     /// orchestration resumes from. A journal that keeps nothing it can read back returns none
     /// (the default), and its runs always start afresh.
@@ -125,11 +140,17 @@ impl InMemoryJournal {
 }
 
 impl Journal for InMemoryJournal {
+    const WRITES_NOW: bool = true;
+
     // Written before the future is returned, so that the future holds no entry: the run's
     // futures stay small.
     fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send {
+        std::future::ready(self.record_now(entry))
+    }
+
+    fn record_now(&self, entry: JournalEntry) -> Result<(), JournalError> {
         self.lock().push(entry);
-        std::future::ready(Ok(()))
+        Ok(())
     }
 
     fn recall(

@@ -479,6 +479,41 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
+    /// Records the start of `S`'s attempt `attempt` with a journal that writes at once
+    /// ([`Journal::WRITES_NOW`]), for a first attempt run inline by its task. `false` if the
+    /// run is interrupted, by this write or before: the attempt must not start.
+    #[inline]
+    pub(super) fn started_now<S: Service>(&self, attempt: u32) -> bool {
+        if let Some(journaled) = &self.journaled {
+            self.written(
+                self.journal
+                    .record_now(journaled.entry(|| started::<S>(attempt))),
+            );
+        }
+        !self.is_interrupted()
+    }
+
+    /// Records the success of `S`'s attempt `attempt`, run inline by its task, with a journal
+    /// that writes at once: the warnings it recorded, then the success, as [`resume`] does.
+    #[inline]
+    pub(super) fn succeeded_now<S: Service>(
+        &self,
+        ctx: &Context<P>,
+        attempt: u32,
+        output: &S::Output,
+    ) {
+        let Some(journaled) = &self.journaled else {
+            return;
+        };
+        for warning in ctx.take_warnings() {
+            let event = || warned::<S>(attempt, warning.message);
+            let entry = journaled.entry_at(warning.at, warning.offset, event);
+            self.written(self.journal.record_now(entry));
+        }
+        let entry = journaled.entry(|| succeeded::<S>(attempt, output));
+        self.written(self.journal.record_now(entry));
+    }
+
     /// Keeps the first journal error: it interrupts the run.
     #[inline]
     fn written(&self, result: Result<(), JournalError>) {
@@ -537,11 +572,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                     break run.cancel::<S>(why.clone(), None).await;
                 }
                 if run.journaled.is_some() {
-                    let event = Event::AttemptStarted {
-                        service: Cow::Borrowed(S::NAME),
-                        attempt,
-                    };
-                    record!(run, event);
+                    record!(run, started::<S>(attempt));
                 }
                 if let Some(why) = run.interruption() {
                     // The start could not be recorded: a service whose start is not in the
@@ -574,25 +605,13 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         };
         if run.journaled.is_some() {
             for warning in ctx.take_warnings() {
-                record!(run, at: warning.at, warning.offset, Event::Warning {
-                    service: Cow::Borrowed(S::NAME),
-                    attempt,
-                    message: warning.message,
-                });
+                record!(run, at: warning.at, warning.offset, warned::<S>(attempt, warning.message));
             }
         }
         let error = match result {
             Ok(output) => {
                 if run.journaled.is_some() {
-                    record!(
-                        run,
-                        Event::AttemptSucceeded {
-                            service: Cow::Borrowed(S::NAME),
-                            attempt,
-                            output_type: Cow::Borrowed(type_name::<S::Output>()),
-                            output: guarded(|| S::__output_json(&output)).unwrap_or(None),
-                        }
-                    );
+                    record!(run, succeeded::<S>(attempt, &output));
                 }
                 break Outcome::Succeeded(Success {
                     output,
@@ -620,6 +639,30 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
     };
     // Only this service's task sets its slot, once.
     slot.store(outcome);
+}
+
+fn started<S: Service>(attempt: u32) -> Event {
+    Event::AttemptStarted {
+        service: Cow::Borrowed(S::NAME),
+        attempt,
+    }
+}
+
+fn warned<S: Service>(attempt: u32, message: String) -> Event {
+    Event::Warning {
+        service: Cow::Borrowed(S::NAME),
+        attempt,
+        message,
+    }
+}
+
+fn succeeded<S: Service>(attempt: u32, output: &S::Output) -> Event {
+    Event::AttemptSucceeded {
+        service: Cow::Borrowed(S::NAME),
+        attempt,
+        output_type: Cow::Borrowed(type_name::<S::Output>()),
+        output: guarded(|| S::__output_json(output)).unwrap_or(None),
+    }
 }
 
 /// Runs `f`, turning a panic into `Err(message)`.

@@ -1,9 +1,11 @@
 //! One service of a plan, as the plan polls it.
 //!
 //! A `Task` waits for its dependencies, then runs the service's first attempt inline: on the
-//! path every service of a successful, unjournaled run takes, there is no nested state machine,
-//! no allocation and no clock read. Everything else (journal writes, failures, retries, skips,
-//! interruptions) continues in [`Run::resume`], boxed, off that path.
+//! path every service of a successful run takes, there is no nested state machine and no
+//! allocation; without a journal, no clock read either. A journal that writes at once
+//! ([`Journal::WRITES_NOW`], the in-memory one) is written inline too. Everything else (writes
+//! to a journal that must be awaited, failures, retries, skips, interruptions, timeouts)
+//! continues in [`Run::resume`], boxed, off that path.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -140,7 +142,7 @@ where
                     Poll::Ready(Err(skip)) => Resumption::Skip(skip),
                     Poll::Ready(Ok(_)) if !unit.run.try_enter() => return Poll::Pending,
                     Poll::Ready(Ok(args))
-                        if J::ENABLED
+                        if (J::ENABLED && !J::WRITES_NOW)
                             || S::TIMEOUT.is_some()
                             || S::RETRY.max_elapsed().is_some()
                             || unit.run.is_interrupted() =>
@@ -152,18 +154,32 @@ where
                     }
                     Poll::Ready(Ok(args)) => {
                         *this.entered = true;
-                        let Some(call) = this.call.as_mut() else {
-                            unreachable!("orch: a task's call is taken only when it resumes")
+                        // A run without a journal is never resumed: its first attempt is 1.
+                        let number = if J::ENABLED {
+                            unit.ctx.attempt() + 1
+                        } else {
+                            1
                         };
-                        unit.ctx.start_attempt(1);
-                        let attempt = call(unit.ctx, args);
-                        let span = unit.run.attempt_span::<S>(1);
-                        this.state.set(State::Running {
-                            attempt,
-                            args,
-                            span,
-                        });
-                        continue;
+                        if J::ENABLED && !unit.run.started_now::<S>(number) {
+                            // Interrupted, maybe by this write: the boxed rest cancels it.
+                            Resumption::Attempt {
+                                args,
+                                attempt: number,
+                            }
+                        } else {
+                            let Some(call) = this.call.as_mut() else {
+                                unreachable!("orch: a task's call is taken only when it resumes")
+                            };
+                            unit.ctx.start_attempt(number);
+                            let attempt = call(unit.ctx, args);
+                            let span = unit.run.attempt_span::<S>(number);
+                            this.state.set(State::Running {
+                                attempt,
+                                args,
+                                span,
+                            });
+                            continue;
+                        }
                     }
                 },
                 StateProj::Running {
@@ -171,6 +187,8 @@ where
                     args,
                     span,
                 } => {
+                    // The attempt's number, as it was started: without a journal, always 1.
+                    let number = if J::ENABLED { unit.ctx.attempt() } else { 1 };
                     let polled = {
                         let _entered = span.enter();
                         catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)))
@@ -178,10 +196,13 @@ where
                     let error = match polled {
                         Ok(Poll::Pending) => return Poll::Pending,
                         Ok(Poll::Ready(Ok(output))) => {
+                            if J::ENABLED {
+                                unit.run.succeeded_now::<S>(unit.ctx, number, &output);
+                            }
                             // Only this task sets its slot, once.
                             unit.slot.store(Outcome::Succeeded(Success {
                                 output,
-                                attempts: 1,
+                                attempts: number,
                                 replayed: false,
                             }));
                             this.state.set(State::Done);
@@ -194,7 +215,7 @@ where
                     unit.ctx.end_attempt();
                     Resumption::Ended {
                         args: *args,
-                        attempt: 1,
+                        attempt: number,
                         error,
                     }
                 }
