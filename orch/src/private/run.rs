@@ -656,6 +656,8 @@ fn warned<S: Service>(attempt: u32, message: String) -> Event {
     }
 }
 
+// Inlined, so that the event is made in its entry rather than copied into it.
+#[inline]
 fn succeeded<S: Service>(attempt: u32, output: &S::Output) -> Event {
     Event::AttemptSucceeded {
         service: Cow::Borrowed(S::NAME),

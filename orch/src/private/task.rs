@@ -232,10 +232,10 @@ where
             let (Some(call), Some(resume)) = (this.call.take(), this.resume.take()) else {
                 unreachable!("orch: a task resumes once")
             };
-            // Allocated before the future is made, so that it is written in place: `Box::pin`
-            // would make it on the stack and copy it, all of its size (hundreds of bytes).
-            let rest = Box::write(Box::new_uninit(), resume(unit, call, resumption));
-            let rest = Box::into_pin(rest);
+            // Made on the stack and copied into its box. Writing it in place
+            // (`Box::write(Box::new_uninit(), ..)`) saves that copy but made the plan's poll,
+            // where tasks are inlined, 87 instructions dearer per layered10 run without a journal.
+            let rest = Box::pin(resume(unit, call, resumption));
             this.state.set(State::Resumed { rest });
         }
     }
