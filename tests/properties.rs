@@ -441,8 +441,8 @@ struct Case {
     seed: u64,
     /// When (ms) the `orchestrate` future is dropped, if it has not finished.
     drop_at: Option<u64>,
-    /// With an `InMemoryJournal`, or `NoJournal` (which takes orch's inline first-attempt path;
-    /// small graphs only).
+    /// With an `InMemoryJournal`, or `NoJournal` (small graphs only); both take orch's inline
+    /// first-attempt path.
     journaled: bool,
 }
 

@@ -51,9 +51,11 @@ pub trait Journal: Sync {
     /// Writes one entry.
     fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send;
 
-    /// `true` for a journal whose writes are done when [`Journal::record`] returns its future:
-    /// a run then writes with [`Journal::record_now`], and runs each service's first attempt
-    /// without the state a wait for the journal needs.
+    /// `true` for a journal whose writes are done when [`Journal::record`] returns its future,
+    /// and which implements [`Journal::record_now`]. A run then writes the start of a service's
+    /// first attempt, and that attempt's warnings and success, with `record_now`, so that the
+    /// attempt runs inline in its task without the state a wait for the journal needs; every
+    /// other entry still goes through `record`. Both must write the same way.
     #[doc(hidden)]
     const WRITES_NOW: bool = false;
 
@@ -62,7 +64,7 @@ pub trait Journal: Sync {
     fn record_now(&self, entry: JournalEntry) -> Result<(), JournalError> {
         let _ = entry;
         Err(JournalError::new(
-            "this journal does not write synchronously (Journal::WRITES_NOW is false)",
+            "this journal sets Journal::WRITES_NOW but does not implement Journal::record_now",
         ))
     }
 

@@ -484,6 +484,10 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     /// run is interrupted, by this write or before: the attempt must not start.
     #[inline]
     pub(super) fn started_now<S: Service>(&self, attempt: u32) -> bool {
+        debug_assert!(
+            J::WRITES_NOW,
+            "only a journal that writes at once is written inline"
+        );
         if let Some(journaled) = &self.journaled {
             self.written(
                 self.journal
@@ -502,6 +506,10 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         attempt: u32,
         output: &S::Output,
     ) {
+        debug_assert!(
+            J::WRITES_NOW,
+            "only a journal that writes at once is written inline"
+        );
         let Some(journaled) = &self.journaled else {
             return;
         };
@@ -530,9 +538,10 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 }
 
-/// The rest of a task's work, from where its inline path stopped (see [`Task`]): journal
-/// writes, timeouts, failures and retries, skips and interruptions. Boxed by the task, so every
-/// path but an unjournaled first attempt's success may allocate.
+/// The rest of a task's work, from where its inline path stopped (see [`Task`]): writes to a
+/// journal that must be awaited, timeouts, failures and retries, skips and interruptions. Boxed
+/// by the task, so every path but a first attempt's success (without a journal, or with one that
+/// writes at once) may allocate.
 ///
 /// [`Task`]: super::task::Task
 pub async fn resume<'a, S, P, J, A, C, Fut>(

@@ -1,11 +1,13 @@
 //! One service of a plan, as the plan polls it.
 //!
 //! A `Task` waits for its dependencies, then runs the service's first attempt inline: on the
-//! path every service of a successful run takes, there is no nested state machine and no
-//! allocation; without a journal, no clock read either. A journal that writes at once
-//! ([`Journal::WRITES_NOW`], the in-memory one) is written inline too. Everything else (writes
-//! to a journal that must be awaited, failures, retries, skips, interruptions, timeouts)
-//! continues in [`Run::resume`], boxed, off that path.
+//! path a service without a timeout or a retry budget takes when it succeeds at once, there is
+//! no nested state machine and no allocation; without a journal, no clock read either. A journal
+//! that writes at once ([`Journal::WRITES_NOW`], the in-memory one) is written inline too.
+//! Everything else (writes to a journal that must be awaited, timeouts and retry budgets,
+//! failures and retries, skips, interruptions) continues in [`resume`], boxed, off that path.
+//!
+//! [`resume`]: super::run::resume
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -40,8 +42,9 @@ impl<S: Service, P, J: ?Sized> Copy for Unit<'_, S, P, J> {}
 pub enum Resumption<E, A> {
     /// A dependency it needs did not succeed.
     Skip(Skip),
-    /// Attempt `attempt` is to start: the first one of a journaled or interrupted run, or of a
-    /// service with a timeout or a retry budget.
+    /// Attempt `attempt` is to start: the first one of a service with a timeout or a retry
+    /// budget, of a run whose journal must be awaited, or of a run that was interrupted (before
+    /// the attempt, or by the write of its start).
     Attempt { args: A, attempt: u32 },
     /// Attempt `attempt` failed.
     Ended {
@@ -93,7 +96,7 @@ where
 {
     /// The task of service `S`, the `index`-th of its orchestration. `deps` says whether its
     /// dependencies have finished, with the arguments `call` then takes; `resume` is
-    /// [`Run::resume`], passed in so that its future's type can be inferred.
+    /// [`resume`](super::run::resume), passed in so that its future's type can be inferred.
     #[inline(always)]
     pub fn new(
         run: &'a Run<'a, P, J>,
