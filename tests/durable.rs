@@ -233,6 +233,29 @@ async fn a_resumed_service_goes_on_from_its_recorded_attempts_and_decided_outcom
         Some("quick after 3")
     );
     assert!(matches!(&report.flaky, Outcome::Succeeded(s) if s.attempts == 3 && !s.replayed));
+    // The second execution's entries for `flaky` number its attempt 3 too.
+    let flaky: Vec<Event> = resumed
+        .entries()
+        .into_iter()
+        .filter(|entry| entry.service() == Some("flaky"))
+        .map(|entry| entry.event)
+        .collect();
+    assert!(flaky.contains(&Event::AttemptStarted {
+        service: "flaky".into(),
+        attempt: 3,
+    }));
+    assert!(flaky.iter().any(|event| matches!(
+        event,
+        Event::AttemptSucceeded { attempt: 3, output: Some(output), .. } if output == 3
+    )));
+    assert_eq!(
+        flaky
+            .iter()
+            .filter(|event| matches!(event, Event::AttemptStarted { attempt: 3, .. }))
+            .count(),
+        2,
+        "attempt 3 started in each execution"
+    );
     assert!(matches!(&report.quick, Outcome::Succeeded(s) if s.replayed));
     let failure = report.declined.failure().expect("declined failed");
     assert_eq!(
