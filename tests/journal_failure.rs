@@ -333,3 +333,64 @@ async fn a_service_is_not_retried_after_the_journal_failed<const NOW: bool>() {
         Err(RunError::Interrupted(Interruption::Journal(_)))
     ));
 }
+
+/// A service that warns, then succeeds; a dependent.
+mod warning {
+    use super::*;
+
+    #[service]
+    pub async fn careful(ctx: &Context<Timeline>) -> Result<u32, Infallible> {
+        ctx.payload().mark("careful", "start");
+        ctx.warn("upstream slow");
+        Ok(1)
+    }
+
+    #[service(depends_on = [careful])]
+    pub async fn after(ctx: &Context<Timeline>, careful: &u32) -> Result<u32, Infallible> {
+        ctx.payload().mark("after", "start");
+        Ok(careful + 1)
+    }
+
+    orchestration! {
+        pub warning(Timeline) { careful, after }
+    }
+}
+
+with_each_journal!(a_failed_warning_write_starts_nothing_after_it);
+async fn a_failed_warning_write_starts_nothing_after_it<const NOW: bool>() {
+    let request = request(Timeline::new());
+    // 1 run_started, 2 careful started, 3 its warning: fails once, 4 careful succeeded.
+    let journal = FailingJournal::<NOW>::new(Fails::Only(3));
+    let report = warning::warning::orchestrate(&request, &journal).await;
+
+    assert_eq!(request.payload.who("start"), ["careful"]);
+    assert_eq!(report.interruption(), Some(&disk_full()));
+    let kept = journal.kept();
+    assert!(
+        !kept
+            .iter()
+            .any(|event| matches!(event, Event::Warning { .. })),
+        "{kept:?}"
+    );
+    assert!(
+        matches!(kept[2], Event::AttemptSucceeded { ref service, attempt: 1, .. } if service == "careful"),
+        "{kept:?}"
+    );
+    // An outcome is stored once its entries are written, and an interruption stops every
+    // service that has not stored one. Written at once, the success is stored in the same poll
+    // as the failed warning, and `after` is cancelled; awaited, the run stops `careful` while
+    // its success is written, and `after` is skipped with it.
+    if NOW {
+        assert_eq!(report.careful.output(), Some(&1));
+        assert_eq!(report.after, Outcome::Cancelled(disk_full()));
+    } else {
+        assert_eq!(report.careful, Outcome::Cancelled(disk_full()));
+        assert_eq!(
+            report.after,
+            Outcome::Skipped(Skip {
+                dependency: "careful",
+                cause: "careful"
+            })
+        );
+    }
+}
