@@ -618,10 +618,21 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
             }
         }
         let error = match result {
+            Ok(output) if run.journaled.is_some() => {
+                let event = succeeded::<S>(attempt, &output);
+                // Held while its entry is written: a dependent starts only once the success is
+                // recorded, but a run interrupted meanwhile still reports it (`Task::stop`
+                // publishes it).
+                slot.hold(Success {
+                    output,
+                    attempts: attempt,
+                    replayed: false,
+                });
+                record!(run, event);
+                slot.publish();
+                return;
+            }
             Ok(output) => {
-                if run.journaled.is_some() {
-                    record!(run, succeeded::<S>(attempt, &output));
-                }
                 break Outcome::Succeeded(Success {
                     output,
                     attempts: attempt,

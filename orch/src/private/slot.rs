@@ -11,13 +11,15 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Success};
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
-const FULL: u8 = 2;
+/// Written with an `Outcome::Succeeded` that readers do not see yet (see [`Slot::hold`]).
+const HELD: u8 = 2;
+const FULL: u8 = 3;
 /// Full, with an `Outcome::Succeeded`.
-const SUCCEEDED: u8 = 3;
+const SUCCEEDED: u8 = 4;
 
 /// A cell written at most once, readable through shared references once written.
 pub struct Slot<T> {
@@ -26,7 +28,8 @@ pub struct Slot<T> {
 }
 
 // SAFETY: the value is written once, by whoever wins the EMPTY -> WRITING exchange, and only
-// read after the Release store of FULL (or SUCCEEDED) is seen with Acquire; then it is only ever
+// read after the Release store of FULL (or SUCCEEDED, also stored by `publish`) is seen with
+// Acquire, or by the slot's owner (`into_inner`, drop); then it is only ever
 // shared. Sending the slot sends the `T`; sharing it shares `&T` (and lets any thread write the
 // one `T`).
 unsafe impl<T: Send> Send for Slot<T> {}
@@ -47,7 +50,7 @@ impl<T> Slot<T> {
         self.write(value, FULL)
     }
 
-    /// Stores `value` and marks the slot `full` (FULL or SUCCEEDED).
+    /// Stores `value` and marks the slot `full` (HELD, FULL or SUCCEEDED).
     #[inline(always)]
     fn write(&self, value: T, full: u8) -> Result<(), T> {
         if self
@@ -58,7 +61,7 @@ impl<T> Slot<T> {
             return Err(value);
         }
         // SAFETY: winning the exchange makes this the only writer, and no reader looks at the
-        // value before it sees FULL or SUCCEEDED.
+        // value before it sees HELD, FULL or SUCCEEDED.
         unsafe { (*self.value.get()).write(value) };
         self.state.store(full, Ordering::Release);
         Ok(())
@@ -78,9 +81,9 @@ impl<T> Slot<T> {
     /// The value, if it was written.
     pub fn into_inner(self) -> Option<T> {
         let this = std::mem::ManuallyDrop::new(self);
-        if this.state.load(Ordering::Relaxed) >= FULL {
-            // SAFETY: FULL or SUCCEEDED means written; `this` is never dropped, so the value is
-            // read once.
+        if this.state.load(Ordering::Relaxed) >= HELD {
+            // SAFETY: HELD, FULL or SUCCEEDED means written; `this` is never dropped, so the
+            // value is read once.
             Some(unsafe { (*this.value.get()).assume_init_read() })
         } else {
             None
@@ -108,6 +111,24 @@ impl<T, E> Slot<Outcome<T, E>> {
         }
     }
 
+    /// Stores a success that readers do not see until [`Slot::publish`]: its journal entry is
+    /// being written, and a dependent must not start before it is, but an interruption during
+    /// that write must not lose it. The caller is the slot's only writer.
+    pub fn hold(&self, success: Success<T>) {
+        if let Err(outcome) = self.write(Outcome::Succeeded(success), HELD) {
+            drop(outcome);
+        }
+    }
+
+    /// Makes a held success visible; whether the slot held one.
+    pub fn publish(&self) -> bool {
+        // AcqRel: whoever publishes sees the value written with HELD, and readers that see
+        // SUCCEEDED see it too.
+        self.state
+            .compare_exchange(HELD, SUCCEEDED, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// The output, if the slot holds a success.
     #[inline(always)]
     pub fn output(&self) -> Option<&T> {
@@ -132,8 +153,8 @@ impl<T> Default for Slot<T> {
 
 impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
-        if *self.state.get_mut() >= FULL {
-            // SAFETY: FULL or SUCCEEDED means written, and the value is dropped only here.
+        if *self.state.get_mut() >= HELD {
+            // SAFETY: HELD, FULL or SUCCEEDED means written, and the value is dropped only here.
             unsafe { self.value.get_mut().assume_init_drop() };
         }
     }
@@ -189,6 +210,52 @@ mod tests {
         assert_eq!(skipped.output(), None);
         assert!(matches!(skipped.get(), Some(Outcome::Skipped(_))));
         assert!(matches!(skipped.into_inner(), Some(Outcome::Skipped(_))));
+    }
+
+    #[test]
+    fn a_held_success_is_seen_only_once_published_and_dropped_either_way() {
+        use crate::outcome::Success;
+        let drops = Arc::new(AtomicUsize::new(0));
+        let success = |output| Success {
+            output,
+            attempts: 1,
+            replayed: false,
+        };
+        let slot: Slot<Outcome<Counted, ()>> = Slot::new();
+        slot.hold(success(Counted(drops.clone())));
+        assert!(
+            slot.get().is_none() && slot.output().is_none(),
+            "not seen while held"
+        );
+        slot.store(Outcome::Cancelled(crate::outcome::Interruption::Cancelled));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "a second write does not replace it"
+        );
+        assert!(slot.publish());
+        assert!(!slot.publish(), "published once");
+        assert!(slot.output().is_some());
+        drop(slot);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "a published success is dropped"
+        );
+
+        let held: Slot<Outcome<Counted, ()>> = Slot::new();
+        held.hold(success(Counted(drops.clone())));
+        drop(held);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "a held success is dropped too"
+        );
+        let held: Slot<Outcome<Counted, ()>> = Slot::new();
+        held.hold(success(Counted(drops.clone())));
+        assert!(matches!(held.into_inner(), Some(Outcome::Succeeded(_))));
+        assert_eq!(drops.load(Ordering::SeqCst), 3, "and taken with the slot");
+        assert!(!Slot::<Outcome<u8, ()>>::new().publish(), "nothing held");
     }
 
     #[test]

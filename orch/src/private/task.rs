@@ -251,6 +251,13 @@ where
         if matches!(*this.state, State::Done) {
             return Stopped::Finished;
         }
+        if this.unit.slot.publish() {
+            // Its attempt succeeded and the success was being written to the journal: the
+            // success stands.
+            this.state.set(State::Done);
+            leave(*this.unit, this.entered);
+            return Stopped::Finished;
+        }
         let running = this.unit.ctx.running_attempt();
         this.unit.ctx.end_attempt();
         this.state.set(State::Done);
