@@ -214,47 +214,36 @@ mod tests {
 
     #[test]
     fn a_held_success_is_seen_only_once_published_and_dropped_either_way() {
-        use crate::outcome::Success;
+        use crate::outcome::{Interruption, Success};
         let drops = Arc::new(AtomicUsize::new(0));
-        let success = |output| Success {
-            output,
-            attempts: 1,
-            replayed: false,
+        let dropped = || drops.load(Ordering::SeqCst);
+        let held = || {
+            let slot: Slot<Outcome<Counted, ()>> = Slot::new();
+            slot.hold(Success {
+                output: Counted(drops.clone()),
+                attempts: 1,
+                replayed: false,
+            });
+            slot
         };
-        let slot: Slot<Outcome<Counted, ()>> = Slot::new();
-        slot.hold(success(Counted(drops.clone())));
+
+        let slot = held();
         assert!(
             slot.get().is_none() && slot.output().is_none(),
-            "not seen while held"
+            "unseen while held"
         );
-        slot.store(Outcome::Cancelled(crate::outcome::Interruption::Cancelled));
-        assert_eq!(
-            drops.load(Ordering::SeqCst),
-            0,
-            "a second write does not replace it"
-        );
+        slot.store(Outcome::Cancelled(Interruption::Cancelled));
+        assert_eq!(dropped(), 0, "a second write does not replace it");
         assert!(slot.publish());
         assert!(!slot.publish(), "published once");
         assert!(slot.output().is_some());
         drop(slot);
-        assert_eq!(
-            drops.load(Ordering::SeqCst),
-            1,
-            "a published success is dropped"
-        );
+        assert_eq!(dropped(), 1, "a published success is dropped");
 
-        let held: Slot<Outcome<Counted, ()>> = Slot::new();
-        held.hold(success(Counted(drops.clone())));
-        drop(held);
-        assert_eq!(
-            drops.load(Ordering::SeqCst),
-            2,
-            "a held success is dropped too"
-        );
-        let held: Slot<Outcome<Counted, ()>> = Slot::new();
-        held.hold(success(Counted(drops.clone())));
-        assert!(matches!(held.into_inner(), Some(Outcome::Succeeded(_))));
-        assert_eq!(drops.load(Ordering::SeqCst), 3, "and taken with the slot");
+        drop(held());
+        assert_eq!(dropped(), 2, "a held success is dropped too");
+        assert!(matches!(held().into_inner(), Some(Outcome::Succeeded(_))));
+        assert_eq!(dropped(), 3, "and taken with the slot");
         assert!(!Slot::<Outcome<u8, ()>>::new().publish(), "nothing held");
     }
 
