@@ -489,10 +489,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             "only a journal that writes at once is written inline"
         );
         if let Some(journaled) = &self.journaled {
-            self.written(
-                self.journal
-                    .record_now(journaled.entry(|| started::<S>(attempt))),
-            );
+            self.write_now(journaled.entry(|| started::<S>(attempt)));
         }
         !self.is_interrupted()
     }
@@ -515,10 +512,14 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         };
         for warning in ctx.take_warnings() {
             let event = || warned::<S>(attempt, warning.message);
-            let entry = journaled.entry_at(warning.at, warning.offset, event);
-            self.written(self.journal.record_now(entry));
+            self.write_now(journaled.entry_at(warning.at, warning.offset, event));
         }
-        let entry = journaled.entry(|| succeeded::<S>(attempt, output));
+        self.write_now(journaled.entry(|| succeeded::<S>(attempt, output)));
+    }
+
+    /// Writes `entry` with a journal that writes at once, keeping its error as [`Run::written`].
+    #[inline]
+    fn write_now(&self, entry: JournalEntry) {
         self.written(self.journal.record_now(entry));
     }
 
