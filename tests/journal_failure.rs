@@ -83,9 +83,9 @@ impl<const NOW: bool> Journal for FailingJournal<NOW> {
         }
     }
 
-    fn record_now(&self, entry: JournalEntry) -> Result<(), JournalError> {
+    fn record_now(&self, entry: impl FnOnce() -> JournalEntry) -> Result<(), JournalError> {
         assert!(NOW, "record_now is called only if WRITES_NOW");
-        self.write(entry)
+        self.write(entry())
     }
 }
 

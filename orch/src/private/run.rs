@@ -489,7 +489,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             "only a journal that writes at once is written inline"
         );
         if let Some(journaled) = &self.journaled {
-            self.write_now(journaled.entry(|| started::<S>(attempt)));
+            self.write_now(|| journaled.entry(|| started::<S>(attempt)));
         }
         !self.is_interrupted()
     }
@@ -512,14 +512,17 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         };
         for warning in ctx.take_warnings() {
             let event = || warned::<S>(attempt, warning.message);
-            self.write_now(journaled.entry_at(warning.at, warning.offset, event));
+            self.write_now(|| journaled.entry_at(warning.at, warning.offset, event));
         }
-        self.write_now(journaled.entry(|| succeeded::<S>(attempt, output)));
+        // Serialized before the write: a journal may make the entry under its lock.
+        let output = output_json::<S>(output);
+        self.write_now(|| journaled.entry(|| succeeded::<S>(attempt, output)));
     }
 
-    /// Writes `entry` with a journal that writes at once, keeping its error as [`Run::written`].
+    /// Writes the entry `entry` makes with a journal that writes at once, keeping its error as
+    /// [`Run::written`].
     #[inline]
-    fn write_now(&self, entry: JournalEntry) {
+    fn write_now(&self, entry: impl FnOnce() -> JournalEntry) {
         self.written(self.journal.record_now(entry));
     }
 
@@ -620,7 +623,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         }
         let error = match result {
             Ok(output) if run.journaled.is_some() => {
-                let event = succeeded::<S>(attempt, &output);
+                let event = succeeded::<S>(attempt, output_json::<S>(&output));
                 // Held while its entry is written: a dependent starts only once the success is
                 // recorded, but a run interrupted meanwhile still reports it (`Task::stop`
                 // publishes it).
@@ -679,13 +682,18 @@ fn warned<S: Service>(attempt: u32, message: String) -> Event {
 
 // Inlined, so that the event is made in its entry rather than copied into it.
 #[inline]
-fn succeeded<S: Service>(attempt: u32, output: &S::Output) -> Event {
+fn succeeded<S: Service>(attempt: u32, output: Option<serde_json::Value>) -> Event {
     Event::AttemptSucceeded {
         service: Cow::Borrowed(S::NAME),
         attempt,
         output_type: Cow::Borrowed(type_name::<S::Output>()),
-        output: guarded(|| S::__output_json(output)).unwrap_or(None),
+        output,
     }
+}
+
+/// `output` as JSON, for its success's entry; `None` if its `Serialize` panics.
+fn output_json<S: Service>(output: &S::Output) -> Option<serde_json::Value> {
+    guarded(|| S::__output_json(output)).unwrap_or(None)
 }
 
 /// Runs `f`, turning a panic into `Err(message)`.
