@@ -357,7 +357,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         };
         let body = quote! {
             if __replay.runs() {
-                __run.start(#payload_json, ::core::option::Option::Some(&__replay)).await;
+                __run.start(#payload_json, SERVICES.len(), ::core::option::Option::Some(&__replay)).await;
                 #run
             } else {
                 __replay.interruption()
@@ -366,7 +366,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         (prologue, body)
     } else {
         let prologue = quote! {
-            __run.start(#payload_json, ::core::option::Option::None).await;
+            __run.start(#payload_json, SERVICES.len(), ::core::option::Option::None).await;
         };
         (prologue, run)
     };

@@ -70,6 +70,14 @@ pub trait Journal: Sync {
         ))
     }
 
+    /// Told, as a run starts, how many entries it writes if each of its services succeeds at
+    /// its first attempt: a journal that keeps its entries in memory makes room for them at
+    /// once rather than growing for them one by one.
+    #[doc(hidden)]
+    fn reserve(&self, entries: usize) {
+        let _ = entries;
+    }
+
     /// Every entry recorded for `event_id`, in the order they were recorded: what a durable
     /// orchestration resumes from. A journal that keeps nothing it can read back returns none
     /// (the default), and its runs always start afresh.
@@ -150,6 +158,10 @@ impl Journal for InMemoryJournal {
     // futures stay small.
     fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send {
         std::future::ready(self.record_now(|| entry))
+    }
+
+    fn reserve(&self, entries: usize) {
+        self.lock().reserve(entries);
     }
 
     #[inline]

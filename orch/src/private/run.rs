@@ -265,13 +265,20 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// Records the run's start, with the payload as JSON if `payload_json` can make it; for a
-    /// durable run, its fingerprint and the services read back from the journal.
+    /// durable run, its fingerprint and the services read back from the journal. `services`:
+    /// how many the orchestration has.
     pub async fn start(
         &self,
         payload_json: fn(&P) -> Option<serde_json::Value>,
+        services: usize,
         replay: Option<&Replay>,
     ) {
         tracing::debug!("run started");
+        if J::ENABLED {
+            // Its start and end, and each service's start and success.
+            self.journal
+                .reserve(services.saturating_mul(2).saturating_add(2));
+        }
         record!(
             self,
             Event::RunStarted {
