@@ -833,6 +833,108 @@ mod cancellation {
         );
     }
 
+    /// A journal that cancels the run as it writes the entry `at` picks: the cancel lands while
+    /// that entry is being written. `NOW`: it writes at once (`Journal::WRITES_NOW`, as the
+    /// in-memory journal does), else its writes are awaited, each yielding once after its entry
+    /// is kept, as a database's would.
+    struct CancelsAt<const NOW: bool> {
+        at: fn(&Event) -> bool,
+        cancellation: Cancellation,
+        kept: std::sync::Mutex<Vec<JournalEntry>>,
+    }
+
+    impl<const NOW: bool> CancelsAt<NOW> {
+        fn new(at: fn(&Event) -> bool, cancellation: &Cancellation) -> Self {
+            CancelsAt {
+                at,
+                cancellation: cancellation.clone(),
+                kept: Default::default(),
+            }
+        }
+
+        fn write(&self, entry: JournalEntry) {
+            let cancels = (self.at)(&entry.event);
+            self.kept.lock().unwrap().push(entry);
+            if cancels {
+                self.cancellation.cancel();
+            }
+        }
+    }
+
+    impl<const NOW: bool> Journal for CancelsAt<NOW> {
+        const WRITES_NOW: bool = NOW;
+
+        fn record(
+            &self,
+            entry: JournalEntry,
+        ) -> impl Future<Output = Result<(), orch::JournalError>> + Send {
+            self.write(entry);
+            async {
+                if !NOW {
+                    tokio::task::yield_now().await;
+                }
+                Ok(())
+            }
+        }
+
+        fn record_now(
+            &self,
+            entry: impl FnOnce() -> JournalEntry,
+        ) -> Result<(), orch::JournalError> {
+            self.write(entry());
+            Ok(())
+        }
+    }
+
+    /// The failure stands: the report has it, and the journal its one outcome entry.
+    async fn a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure<const NOW: bool>() {
+        let request = request(Probe::default());
+        let cancellation = Cancellation::new();
+        let journal = CancelsAt::<NOW>::new(
+            |event| matches!(event, Event::AttemptFailed { stop: Some(_), .. }),
+            &cancellation,
+        );
+        let options = RunOptions::new().with_cancellation(cancellation);
+        let report = scene::flaky_only::orchestrate_with(&request, &journal, options).await;
+        let Outcome::Failed(failure) = &report.flaky else {
+            panic!("expected flaky to fail, got {:?}", report.flaky);
+        };
+        assert_eq!(failure.stop_reason(), StopReason::AttemptsExhausted);
+        assert_eq!(report.interruption(), Some(&Interruption::Cancelled));
+        let entries = journal.kept.into_inner().unwrap();
+        let flaky = of_service(&entries, "flaky");
+        assert!(
+            matches!(
+                flaky.last(),
+                Some((
+                    _,
+                    Event::AttemptFailed {
+                        attempt: 6,
+                        stop: Some(StopReason::AttemptsExhausted),
+                        ..
+                    }
+                ))
+            ),
+            "{flaky:?}"
+        );
+        assert!(
+            !flaky
+                .iter()
+                .any(|(_, event)| matches!(event, Event::ServiceCancelled { .. })),
+            "{flaky:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_landing_as_an_awaited_final_failure_is_written_keeps_the_failure() {
+        a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure::<false>().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_landing_as_a_final_failure_is_written_at_once_keeps_the_failure() {
+        a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure::<true>().await;
+    }
+
     #[tokio::test(start_paused = true)]
     async fn cancelling_mid_backoff_ends_the_wait_at_once_and_no_attempt_follows() {
         let request = request(Probe::default());

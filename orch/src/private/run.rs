@@ -250,7 +250,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             .get()
             .cloned()
             .unwrap_or(Interruption::Cancelled);
-        slot.store(self.cancel::<S>(why, attempt).await);
+        self.cancel::<S>(slot, why, attempt).await;
     }
 
     /// The context service `S` will see, for every attempt of this run.
@@ -369,17 +369,17 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// Records a failed attempt; returns its error, and either the delay before the next
-    /// attempt or why there is none. `since_first` is how long ago the first attempt started,
-    /// when the policy has a retry budget.
+    /// Judges a failed attempt: returns its error, either the delay before the next attempt or
+    /// why there is none, and the event that records it. `since_first` is how long ago the first
+    /// attempt started, when the policy has a retry budget.
     #[cold]
-    async fn failed<S: Service>(
+    fn failed<S: Service>(
         &self,
         index: u32,
         attempt: u32,
         error: AttemptError<S::Error>,
         since_first: Option<Duration>,
-    ) -> (AttemptError<S::Error>, Result<Duration, StopReason>) {
+    ) -> (AttemptError<S::Error>, Result<Duration, StopReason>, Event) {
         // The user's `Retryable` and `Display` run outside the attempt: a panic in them is
         // caught here too, so that it stops nothing but this service.
         let (text, permanent, retry_after) = match &error {
@@ -425,20 +425,17 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         } else {
             tracing::warn!(service = S::NAME, attempt, error = %text, ?next, "attempt failed");
         }
-        record!(
-            self,
-            Event::AttemptFailed {
-                service: Cow::Borrowed(S::NAME),
-                attempt,
-                error: text,
-                panicked,
-                timed_out,
-                retry_after,
-                retry_in: next.ok(),
-                stop: next.err(),
-            }
-        );
-        (error, next)
+        let event = Event::AttemptFailed {
+            service: Cow::Borrowed(S::NAME),
+            attempt,
+            error: text,
+            panicked,
+            timed_out,
+            retry_after,
+            retry_in: next.ok(),
+            stop: next.err(),
+        };
+        (error, next, event)
     }
 
     /// Stores `S`'s outcome as skipped, because a dependency it needs did not succeed.
@@ -449,6 +446,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             cause = skip.cause,
             "service skipped"
         );
+        // Held while its entry is written (see `Slot::hold`), as every outcome written here.
+        slot.hold(Outcome::Skipped(skip));
         record!(
             self,
             Event::ServiceSkipped {
@@ -457,15 +456,19 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 cause: Cow::Borrowed(skip.cause),
             }
         );
-        slot.store(Outcome::Skipped(skip));
+        slot.publish();
     }
 
+    /// Stores `S`'s outcome as cancelled because the run was interrupted by `why`.
     async fn cancel<S: Service>(
         &self,
+        slot: &OutcomeSlot<S::Output, S::Error>,
         why: Interruption,
         attempt: Option<u32>,
-    ) -> Outcome<S::Output, S::Error> {
+    ) {
         tracing::info!(service = S::NAME, reason = %why, "service cancelled");
+        let reason = why.to_string();
+        slot.hold(Outcome::Cancelled(why));
         // The journal already failed if the run was interrupted; this only records in a journal
         // that works again, as a durable one may after a transient error.
         record!(
@@ -473,10 +476,10 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             Event::ServiceCancelled {
                 service: Cow::Borrowed(S::NAME),
                 attempt,
-                reason: why.to_string(),
+                reason,
             }
         );
-        Outcome::Cancelled(why)
+        slot.publish();
     }
 
     fn jitter(&self, index: u32, retry: u32) -> f64 {
@@ -589,7 +592,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
             Some(error) => Err(error),
             None => {
                 if let Some(why) = run.interruption() {
-                    break run.cancel::<S>(why.clone(), None).await;
+                    return run.cancel::<S>(slot, why.clone(), None).await;
                 }
                 if run.journaled.is_some() {
                     record!(run, started::<S>(attempt));
@@ -597,7 +600,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 if let Some(why) = run.interruption() {
                     // The start could not be recorded: a service whose start is not in the
                     // journal must not run.
-                    break run.cancel::<S>(why.clone(), None).await;
+                    return run.cancel::<S>(slot, why.clone(), None).await;
                 }
                 ctx.start_attempt(attempt);
                 let span = run.attempt_span::<S>(attempt);
@@ -634,11 +637,11 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 // Held while its entry is written: a dependent starts only once the success is
                 // recorded, but a run interrupted meanwhile still reports it (`Task::stop`
                 // publishes it).
-                slot.hold(Success {
+                slot.hold(Outcome::Succeeded(Success {
                     output,
                     attempts: attempt,
                     replayed: false,
-                });
+                }));
                 record!(run, event);
                 slot.publish();
                 return;
@@ -653,17 +656,25 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
             Err(error) => error,
         };
         let since_first = first_start.map(|start| start.elapsed());
-        let (error, next) = run.failed::<S>(index, attempt, error, since_first).await;
+        let (error, next, event) = run.failed::<S>(index, attempt, error, since_first);
         errors.push(error);
         match next {
-            // No pointless wait: an interrupted run starts no attempt.
-            Ok(_) if run.is_interrupted() => {}
-            Ok(delay) => tokio::time::sleep(delay).await,
+            Ok(delay) => {
+                record!(run, event);
+                // No pointless wait: an interrupted run starts no attempt.
+                if !run.is_interrupted() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
             Err(stop) => {
+                slot.hold(Outcome::Failed(Failure::from_attempts(errors, stop)));
+                // Before the write: nothing may start once a service failed in a fail-fast run.
                 if run.fail_fast {
                     run.interrupt(Interruption::FailFast { service: S::NAME });
                 }
-                break Outcome::Failed(Failure::from_attempts(errors, stop));
+                record!(run, event);
+                slot.publish();
+                return;
             }
         }
         attempt += 1;

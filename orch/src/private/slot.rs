@@ -11,11 +11,11 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::outcome::{Outcome, Success};
+use crate::outcome::Outcome;
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
-/// Written with an `Outcome::Succeeded` that readers do not see yet (see [`Slot::hold`]).
+/// Written with an outcome that readers do not see yet (see [`Slot::hold`]).
 const HELD: u8 = 2;
 const FULL: u8 = 3;
 /// Full, with an `Outcome::Succeeded`.
@@ -111,22 +111,29 @@ impl<T, E> Slot<Outcome<T, E>> {
         }
     }
 
-    /// Stores a success that readers do not see until [`Slot::publish`]: its journal entry is
-    /// being written, and a dependent must not start before it is, but an interruption during
-    /// that write must not lose it. The caller is the slot's only writer.
-    pub fn hold(&self, success: Success<T>) {
-        if let Err(outcome) = self.write(Outcome::Succeeded(success), HELD) {
+    /// Stores an outcome that readers do not see until [`Slot::publish`]: its journal entry is
+    /// being written, and a dependent must not act on it before it is, but an interruption during
+    /// that write must not lose it or have it written twice. The caller is the slot's only
+    /// writer.
+    pub fn hold(&self, outcome: Outcome<T, E>) {
+        if let Err(outcome) = self.write(outcome, HELD) {
             drop(outcome);
         }
     }
 
-    /// Makes a held success visible; whether the slot held one.
+    /// Makes a held outcome visible; whether the slot held one.
     pub fn publish(&self) -> bool {
-        // AcqRel: whoever publishes sees the value written with HELD, and readers that see
-        // SUCCEEDED see it too.
-        self.state
-            .compare_exchange(HELD, SUCCEEDED, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+        if self.state.load(Ordering::Acquire) != HELD {
+            return false;
+        }
+        // SAFETY: HELD is stored (Release) only after the value is written, and the value is
+        // never written again.
+        let full = match unsafe { (*self.value.get()).assume_init_ref() } {
+            Outcome::Succeeded(_) => SUCCEEDED,
+            _ => FULL,
+        };
+        self.state.store(full, Ordering::Release);
+        true
     }
 
     /// The output, if the slot holds a success.
@@ -219,11 +226,11 @@ mod tests {
         let dropped = || drops.load(Ordering::SeqCst);
         let held = || {
             let slot: Slot<Outcome<Counted, ()>> = Slot::new();
-            slot.hold(Success {
+            slot.hold(Outcome::Succeeded(Success {
                 output: Counted(drops.clone()),
                 attempts: 1,
                 replayed: false,
-            });
+            }));
             slot
         };
 
@@ -245,6 +252,20 @@ mod tests {
         assert!(matches!(held().into_inner(), Some(Outcome::Succeeded(_))));
         assert_eq!(dropped(), 3, "and taken with the slot");
         assert!(!Slot::<Outcome<u8, ()>>::new().publish(), "nothing held");
+
+        let skipped: Slot<Outcome<u8, ()>> = Slot::new();
+        skipped.hold(Outcome::Skipped(crate::outcome::Skip {
+            dependency: "a",
+            cause: "a",
+        }));
+        assert!(skipped.get().is_none());
+        assert!(skipped.publish());
+        assert!(matches!(skipped.get(), Some(Outcome::Skipped(_))));
+        assert_eq!(
+            skipped.output(),
+            None,
+            "published as an outcome, not a success"
+        );
     }
 
     #[test]

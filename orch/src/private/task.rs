@@ -252,8 +252,8 @@ where
             return Stopped::Finished;
         }
         if this.unit.slot.publish() {
-            // Its attempt succeeded and the success was being written to the journal: the
-            // success stands.
+            // Its outcome was stored and being written to the journal: it stands, and is not
+            // written again.
             this.state.set(State::Done);
             leave(*this.unit, this.entered);
             return Stopped::Finished;
