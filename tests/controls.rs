@@ -886,6 +886,45 @@ mod cancellation {
         }
     }
 
+    /// The attempt whose start was written is not called, and the journal does not leave it
+    /// open: the service's cancellation names it, at the same instant.
+    async fn a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled<const NOW: bool>() {
+        let request = request(Probe::default());
+        let cancellation = Cancellation::new();
+        let journal = CancelsAt::<NOW>::new(
+            |event| matches!(event, Event::AttemptStarted { service, .. } if service == "after_gate"),
+            &cancellation,
+        );
+        let start = Instant::now();
+        let options = RunOptions::new().with_cancellation(cancellation);
+        let report = scene::gated::orchestrate_with(&request, &journal, options).await;
+        assert_eq!(start.elapsed(), ms(20));
+        assert!(request.payload.times("after_gate", "start").is_empty());
+        assert_eq!(report.gate.output(), Some(&20));
+        assert_eq!(
+            report.after_gate,
+            Outcome::Cancelled(Interruption::Cancelled)
+        );
+        let entries = journal.kept.into_inner().unwrap();
+        assert_eq!(
+            of_service(&entries, "after_gate"),
+            [
+                (ms(20), attempt_started("after_gate", 1)),
+                (ms(20), service_cancelled("after_gate", Some(1), CANCELLED)),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_landing_as_an_awaited_start_is_written_ends_that_attempt_uncalled() {
+        a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled::<false>().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_landing_as_a_start_is_written_at_once_ends_that_attempt_uncalled() {
+        a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled::<true>().await;
+    }
+
     /// The failure stands: the report has it, and the journal its one outcome entry.
     async fn a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure<const NOW: bool>() {
         let request = request(Probe::default());

@@ -316,7 +316,9 @@ pub enum Event {
     ServiceCancelled {
         /// The service.
         service: Cow<'static, str>,
-        /// The attempt that was running and was stopped, if one was: this entry ends it.
+        /// The attempt this entry ends, if one was open: the one running when the run was
+        /// interrupted, or one whose start was written as the run was interrupted, and which
+        /// was then not called.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attempt: Option<u32>,
         /// Why the run was interrupted.

@@ -239,7 +239,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// Stores `S`'s outcome as cancelled by the run's interruption, after the plan dropped its
-    /// task; `attempt` is the attempt that was running, if one was.
+    /// task or as its first attempt was to start; `attempt` is the attempt that was running, or
+    /// whose start was written, if one was.
     pub async fn cancelled<S: Service>(
         &self,
         slot: &OutcomeSlot<S::Output, S::Error>,
@@ -490,18 +491,24 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// Records the start of `S`'s attempt `attempt` with a journal that writes at once
-    /// ([`Journal::WRITES_NOW`]), for a first attempt run inline by its task. `false` if the
-    /// run is interrupted, by this write or before: the attempt must not start.
+    /// ([`Journal::WRITES_NOW`]), for a first attempt run inline by its task. `Err` if the run
+    /// is interrupted, by this write or before (on another thread): the attempt must not be
+    /// called, and is cancelled; `Err(Some(attempt))` if its start was written, for the
+    /// cancellation to end it.
     #[inline]
-    pub(super) fn started_now<S: Service>(&self, attempt: u32) -> bool {
+    pub(super) fn started_now<S: Service>(&self, attempt: u32) -> Result<(), Option<u32>> {
         debug_assert!(
             J::WRITES_NOW,
             "only a journal that writes at once is written inline"
         );
-        if let Some(journaled) = &self.journaled {
-            self.write_now(|| journaled.entry(|| started::<S>(attempt)));
+        let written = match &self.journaled {
+            Some(journaled) => self.write_now(|| journaled.entry(|| started::<S>(attempt))),
+            None => false,
+        };
+        if self.is_interrupted() {
+            return Err(written.then_some(attempt));
         }
-        !self.is_interrupted()
+        Ok(())
     }
 
     /// Records the success of `S`'s attempt `attempt`, run inline by its task, with a journal
@@ -530,17 +537,21 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// Writes the entry `entry` makes with a journal that writes at once, keeping its error as
-    /// [`Run::written`].
+    /// [`Run::written`] does; whether it was written.
     #[inline]
-    fn write_now(&self, entry: impl FnOnce() -> JournalEntry) {
-        self.written(self.journal.record_now(entry));
+    fn write_now(&self, entry: impl FnOnce() -> JournalEntry) -> bool {
+        self.written(self.journal.record_now(entry))
     }
 
-    /// Keeps the first journal error: it interrupts the run.
+    /// Keeps the first journal error: it interrupts the run. Whether the entry was written.
     #[inline]
-    fn written(&self, result: Result<(), JournalError>) {
-        if let Err(error) = result {
-            self.write_failed(error);
+    fn written(&self, result: Result<(), JournalError>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                self.write_failed(error);
+                false
+            }
         }
     }
 
@@ -577,6 +588,7 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
     } = unit;
     let (args, mut attempt, mut ended) = match from {
         Resumption::Skip(skip) => return run.skip::<S>(slot, skip).await,
+        Resumption::Cancel { started } => return run.cancelled::<S>(slot, started).await,
         Resumption::Attempt { args, attempt } => (args, attempt, None),
         Resumption::Ended {
             args,
@@ -594,15 +606,26 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 if let Some(why) = run.interruption() {
                     return run.cancel::<S>(slot, why.clone(), None).await;
                 }
-                if run.journaled.is_some() {
-                    record!(run, started::<S>(attempt));
+                // Running from before its start is written: a run stopped during the write
+                // (`Task::stop`) ends this attempt, whose start the journal may then hold.
+                ctx.start_attempt(attempt);
+                let mut written = false;
+                if J::ENABLED
+                    && let Some(journaled) = &run.journaled
+                {
+                    let write = run
+                        .journal
+                        .record(journaled.entry(|| started::<S>(attempt)));
+                    written = run.written(write.await);
                 }
                 if let Some(why) = run.interruption() {
-                    // The start could not be recorded: a service whose start is not in the
-                    // journal must not run.
-                    return run.cancel::<S>(slot, why.clone(), None).await;
+                    // Interrupted during the write, or by its failure: the attempt is not
+                    // called. A start that was written is ended by the cancellation naming it.
+                    ctx.end_attempt();
+                    return run
+                        .cancel::<S>(slot, why.clone(), written.then_some(attempt))
+                        .await;
                 }
-                ctx.start_attempt(attempt);
                 let span = run.attempt_span::<S>(attempt);
                 let mut future = pin!(call(ctx, args));
                 let returned = poll_fn(|cx| {

@@ -43,9 +43,12 @@ pub enum Resumption<E, A> {
     /// A dependency it needs did not succeed.
     Skip(Skip),
     /// Attempt `attempt` is to start: the first one of a service with a timeout or a retry
-    /// budget, of a run whose journal must be awaited, or of a run that was interrupted (before
-    /// the attempt, or by the write of its start).
+    /// budget, of a run whose journal must be awaited, or of a run that was interrupted before
+    /// the attempt.
     Attempt { args: A, attempt: u32 },
+    /// The run was interrupted as its first attempt, run inline, was to start: the service is
+    /// cancelled. `started` is that attempt if its start was written: the cancellation ends it.
+    Cancel { started: Option<u32> },
     /// Attempt `attempt` failed.
     Ended {
         args: A,
@@ -163,12 +166,14 @@ where
                         } else {
                             1
                         };
-                        if J::ENABLED && !unit.run.started_now::<S>(number) {
+                        let started = if J::ENABLED {
+                            unit.run.started_now::<S>(number)
+                        } else {
+                            Ok(())
+                        };
+                        if let Err(started) = started {
                             // Interrupted, maybe by this write: the boxed rest cancels it.
-                            Resumption::Attempt {
-                                args,
-                                attempt: number,
-                            }
+                            Resumption::Cancel { started }
                         } else {
                             let Some(call) = this.call.as_mut() else {
                                 unreachable!("orch: a task's call is taken only when it resumes")
@@ -277,7 +282,8 @@ pub enum Stopped {
     Finished,
     /// A dependency it needs did not succeed.
     Skipped(Skip),
-    /// It was cancelled; `running` is the attempt that was running, if one was.
+    /// It was cancelled; `running` is the attempt that was running (or whose start was being
+    /// written), if one was.
     Cancelled { running: Option<u32> },
 }
 
