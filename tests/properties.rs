@@ -9,7 +9,8 @@
 //! for an hour, each after 0 to 20 ms), and how the run is driven: a cancellation (before the
 //! run, from a spawned task, or raced in the caller's task) at a random virtual time, a deadline
 //! (as an instant or a timeout), fail-fast on, off or as declared, a concurrency limit, a jitter
-//! seed, an in-memory journal or (for graphs of up to 20 services) none, and sometimes dropping
+//! seed, an in-memory journal (written inline) or, for graphs of up to 20 services, none or one
+//! whose writes are awaited (each yields to the runtime once), and sometimes dropping
 //! the `orchestrate` future mid-run. Every case runs on its own current-thread runtime with
 //! tokio's paused clock: all times below are virtual and exact.
 //!
@@ -49,6 +50,9 @@
 //!    1, 2, 3.. each followed by its `attempt_succeeded`/`attempt_failed` or the
 //!    `service_cancelled` naming that attempt, before the next start; nothing after the
 //!    outcome-ending record; journal offsets never decrease and match the log's start times.
+//!    The one start the log does not show: with an awaited journal, a start written while the
+//!    run was being interrupted, whose attempt is then not called; the `service_cancelled`
+//!    naming it must follow at the same instant.
 //!    Beyond the words, each attempt's end is checked against the script (what it did,
 //!    when, whether it timed out) and each retry against the policy: the journaled `retry_in` or
 //!    `stop` is what `RetryPolicy::schedule(seed, index)`, the `Retry-After` hint and the
@@ -87,8 +91,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use orch::{
-    AttemptError, Cancellation, Context, Event, InMemoryJournal, Interruption, JournalEntry,
-    Outcome, Request, RetryPolicy, Retryable, RunOptions, RunStatus, Skip, StopReason, Summary,
+    AttemptError, Cancellation, Context, Event, InMemoryJournal, Interruption, Journal,
+    JournalEntry, JournalError, Outcome, Request, RetryPolicy, Retryable, RunOptions, RunStatus,
+    Skip, StopReason, Summary,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
@@ -441,9 +446,33 @@ struct Case {
     seed: u64,
     /// When (ms) the `orchestrate` future is dropped, if it has not finished.
     drop_at: Option<u64>,
-    /// With an `InMemoryJournal`, or `NoJournal` (small graphs only); both take orch's inline
-    /// first-attempt path.
-    journaled: bool,
+    journal: Journaling,
+}
+
+/// The journal a case runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Journaling {
+    /// `NoJournal` (small graphs only).
+    None,
+    /// `InMemoryJournal`, which writes at once: first attempts run inline, as without one.
+    InMemory,
+    /// [`AwaitedJournal`] (small graphs only): every service goes through the boxed rest of its
+    /// task, and every write is a point where the run waits.
+    Awaited,
+}
+
+/// An in-memory journal whose writes are awaited, as a database's are: each yields to the
+/// runtime once before it returns.
+pub struct AwaitedJournal(InMemoryJournal);
+
+impl Journal for AwaitedJournal {
+    fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send {
+        let written = self.0.record(entry);
+        async move {
+            tokio::task::yield_now().await;
+            written.await
+        }
+    }
 }
 
 /// The settings a run ends up with: the case's options over the graph's declared ones.
@@ -516,7 +545,16 @@ fn case() -> impl Strategy<Value = Case> {
                 proptest::option::weighted(0.3, 0_usize..=6),
                 any::<u64>(),
                 proptest::option::weighted(0.15, 0_u64..=200),
-                proptest::bool::weighted(if GRAPHS[graph].unjournaled { 0.85 } else { 1.0 }),
+                if GRAPHS[graph].unjournaled {
+                    prop_oneof![
+                        15 => Just(Journaling::None),
+                        55 => Just(Journaling::InMemory),
+                        30 => Just(Journaling::Awaited),
+                    ]
+                    .boxed()
+                } else {
+                    Just(Journaling::InMemory).boxed()
+                },
             )
         })
         .prop_map(
@@ -529,7 +567,7 @@ fn case() -> impl Strategy<Value = Case> {
                 max_in_flight,
                 seed,
                 drop_at,
-                journaled,
+                journal,
             )| Case {
                 graph,
                 behaviours,
@@ -539,7 +577,7 @@ fn case() -> impl Strategy<Value = Case> {
                 max_in_flight,
                 seed,
                 drop_at,
-                journaled,
+                journal,
             },
         )
 }
@@ -604,7 +642,7 @@ fn execute(case: &Case) -> Observed {
                 live: Arc::clone(&live),
             },
         );
-        let journal = InMemoryJournal::new();
+        let journal = AwaitedJournal(InMemoryJournal::new());
         let cancellation = Cancellation::new();
         let mut options = RunOptions::new()
             .with_seed(case.seed)
@@ -641,19 +679,21 @@ fn execute(case: &Case) -> Observed {
 
         // A run always ends (the longest path of hangs is 40 services of 4 hour-long attempts):
         // one that does not is reported, not waited for.
-        let run: Pin<Box<dyn Future<Output = Ran> + '_>> = if case.journaled {
-            Box::pin(graphs::run_journaled(
-                case.graph, &request, &journal, options,
-            ))
-        } else {
-            Box::pin(graphs::run_unjournaled(case.graph, &request, options))
+        let run: Pin<Box<dyn Future<Output = Ran> + '_>> = match case.journal {
+            Journaling::None => Box::pin(graphs::run_unjournaled(case.graph, &request, options)),
+            Journaling::InMemory => Box::pin(graphs::run_journaled(
+                case.graph, &request, &journal.0, options,
+            )),
+            Journaling::Awaited => {
+                Box::pin(graphs::run_awaited(case.graph, &request, &journal, options))
+            }
         };
         let driven = tokio::time::timeout(STUCK, drive(case, run, &cancellation, &log)).await;
         let stuck = driven.is_err();
         let ran = driven.ok().flatten();
         let end = base.elapsed();
         let marks = log.marks();
-        let entries = journal.entries();
+        let entries = journal.0.entries();
         let live_at_end = live.load(Ordering::SeqCst);
 
         tokio::time::sleep(AFTERWARDS).await;
@@ -665,7 +705,7 @@ fn execute(case: &Case) -> Observed {
             .filter(|mark| mark.what != What::Cancel)
             .cloned()
             .collect();
-        let late_entries = journal.entries()[entries.len()..].to_vec();
+        let late_entries = journal.0.entries()[entries.len()..].to_vec();
         Observed {
             stuck,
             marks,
@@ -876,7 +916,7 @@ fn check(case: &Case, obs: &Observed) -> Result<(), TestCaseError> {
     if let Some(ran) = &obs.ran {
         check_outcomes(case, ran, &by)?;
     }
-    if case.journaled {
+    if case.journal != Journaling::None {
         check_journal(case, obs, &by)?;
     } else {
         prop_assert!(obs.entries.is_empty());
@@ -1154,6 +1194,9 @@ enum State {
     Idle,
     /// Attempt `k` is running: started at this offset.
     Open(u32, Duration),
+    /// Attempt `k`'s start was written at this offset as the run was interrupted, and the
+    /// attempt was not called: the `service_cancelled` naming it must follow at once.
+    Uncalled(u32, Duration),
     /// Attempt `k` failed and will be retried at this offset.
     Between(u32, Duration),
     /// The outcome-ending record is at this index.
@@ -1187,6 +1230,7 @@ fn check_journal(case: &Case, obs: &Observed, by: &[Vec<Attempt>]) -> Result<(),
 
     let mut state = vec![State::Idle; n];
     let mut first_start: Vec<Option<(usize, Duration)>> = vec![None; n];
+    let mut uncalled = vec![0; n];
     for (index, entry) in entries.iter().enumerate() {
         let Some(name) = entry.service() else {
             if let Event::RunFinished { .. } = entry.event {
@@ -1223,9 +1267,17 @@ fn check_journal(case: &Case, obs: &Observed, by: &[Vec<Attempt>]) -> Result<(),
                     .ok()
                     .and_then(|k| by[service].get(k - 1))
                     .map(|a| a.start);
-                prop_assert_eq!(logged, Some(at), "{} attempt {} start time", name, attempt);
                 first_start[service].get_or_insert((index, at));
-                State::Open(*attempt, at)
+                match logged {
+                    Some(start) => {
+                        prop_assert_eq!(start, at, "{} attempt {} start time", name, attempt);
+                        State::Open(*attempt, at)
+                    }
+                    None => {
+                        uncalled[service] += 1;
+                        State::Uncalled(*attempt, at)
+                    }
+                }
             }
             Event::AttemptSucceeded { attempt, .. } => {
                 let State::Open(open, started) = current else {
@@ -1296,6 +1348,16 @@ fn check_journal(case: &Case, obs: &Observed, by: &[Vec<Attempt>]) -> Result<(),
                             "{name} attempt {open} cancelled after it would have ended"
                         );
                     }
+                    (State::Uncalled(open, started), Some(attempt)) => {
+                        prop_assert_eq!(*attempt, open, "{} cancelled attempt", name);
+                        prop_assert_eq!(
+                            at,
+                            started,
+                            "{} attempt {} was never called but ended later",
+                            name,
+                            open
+                        );
+                    }
                     (State::Idle, None) => {}
                     (State::Between(_, retry_at), None) => {
                         prop_assert!(at <= retry_at, "{name} cancelled after its retry time");
@@ -1325,7 +1387,7 @@ fn check_journal(case: &Case, obs: &Observed, by: &[Vec<Attempt>]) -> Result<(),
             })
             .count();
         prop_assert_eq!(
-            started,
+            started - uncalled[service],
             attempts.len(),
             "s{} starts, journal vs log",
             service

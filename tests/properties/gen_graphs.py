@@ -17,7 +17,8 @@ policy (0 to 3 retries, 1 to 20 ms initial delay, jitter 0 or not, sometimes a `
 budget) and sometimes a per-attempt timeout. Every service just calls `crate::behave`, which
 does what the case's script says. Some graphs list their services shuffled (the jitter index is
 the listing position) and some declare `#[orch(..)]` defaults. `run_journaled` runs any graph
-with an `InMemoryJournal`; `run_unjournaled` runs the small ones with `NoJournal`.
+with an `InMemoryJournal`; `run_unjournaled` runs the small ones with `NoJournal`, and
+`run_awaited` with a journal whose writes are awaited.
 """
 
 import os
@@ -247,7 +248,7 @@ def main():
         "//!",
         "//! Fixed random orchestrations for `tests/properties.rs`, one module per graph.",
         "",
-        "use crate::{GraphSpec, Ran, Script};",
+        "use crate::{AwaitedJournal, GraphSpec, Ran, Script};",
         "use orch::{InMemoryJournal, NoJournal, Request, RunOptions};",
         "",
     ]
@@ -278,6 +279,22 @@ def main():
         if size <= UNJOURNALED_MAX:
             out.append(f"        {g} => g{g}::run(request, &NoJournal, options).await,")
     out.append("        _ => panic!(\"graph {graph} runs only journaled\"),")
+    out.append("    }")
+    out.append("}")
+    out.append("")
+    out.append(f"/// Runs graph `graph` with a journal whose writes are awaited: only graphs of up to {UNJOURNALED_MAX}")
+    out.append("/// services (see `GraphSpec::unjournaled`).")
+    out.append("pub async fn run_awaited(")
+    out.append("    graph: usize,")
+    out.append("    request: &Request<Script>,")
+    out.append("    journal: &AwaitedJournal,")
+    out.append("    options: RunOptions,")
+    out.append(") -> Ran {")
+    out.append("    match graph {")
+    for g, size in enumerate(SIZES):
+        if size <= UNJOURNALED_MAX:
+            out.append(f"        {g} => g{g}::run(request, journal, options).await,")
+    out.append("        _ => panic!(\"graph {graph} runs only with the in-memory journal\"),")
     out.append("    }")
     out.append("}")
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphs.rs")

@@ -2,7 +2,7 @@
 //!
 //! Fixed random orchestrations for `tests/properties.rs`, one module per graph.
 
-use crate::{GraphSpec, Ran, Script};
+use crate::{AwaitedJournal, GraphSpec, Ran, Script};
 use orch::{InMemoryJournal, NoJournal, Request, RunOptions};
 
 /// 1 service, listed in order.
@@ -4986,5 +4986,30 @@ pub async fn run_unjournaled(graph: usize, request: &Request<Script>, options: R
         10 => g10::run(request, &NoJournal, options).await,
         11 => g11::run(request, &NoJournal, options).await,
         _ => panic!("graph {graph} runs only journaled"),
+    }
+}
+
+/// Runs graph `graph` with a journal whose writes are awaited: only graphs of up to 20
+/// services (see `GraphSpec::unjournaled`).
+pub async fn run_awaited(
+    graph: usize,
+    request: &Request<Script>,
+    journal: &AwaitedJournal,
+    options: RunOptions,
+) -> Ran {
+    match graph {
+        0 => g0::run(request, journal, options).await,
+        1 => g1::run(request, journal, options).await,
+        2 => g2::run(request, journal, options).await,
+        3 => g3::run(request, journal, options).await,
+        4 => g4::run(request, journal, options).await,
+        5 => g5::run(request, journal, options).await,
+        6 => g6::run(request, journal, options).await,
+        7 => g7::run(request, journal, options).await,
+        8 => g8::run(request, journal, options).await,
+        9 => g9::run(request, journal, options).await,
+        10 => g10::run(request, journal, options).await,
+        11 => g11::run(request, journal, options).await,
+        _ => panic!("graph {graph} runs only with the in-memory journal"),
     }
 }
