@@ -833,17 +833,18 @@ mod cancellation {
         );
     }
 
-    /// A journal that cancels the run as it writes the entry `at` picks: the cancel lands while
-    /// that entry is being written. `NOW`: it writes at once (`Journal::WRITES_NOW`, as the
-    /// in-memory journal does), else its writes are awaited, each yielding once after its entry
-    /// is kept, as a database's would.
-    struct CancelsAt<const NOW: bool> {
+    /// A journal that cancels the run as it begins to write the entry `at` picks: the cancel
+    /// lands while that entry is being written. `NOW`: it writes at once
+    /// (`Journal::WRITES_NOW`, as the in-memory journal does); else its writes are awaited and,
+    /// if `YIELDS`, keep their entry only once polled again after yielding to the runtime, as
+    /// an `async fn record` writing to a database would.
+    struct CancelsAt<const NOW: bool, const YIELDS: bool> {
         at: fn(&Event) -> bool,
         cancellation: Cancellation,
         kept: std::sync::Mutex<Vec<JournalEntry>>,
     }
 
-    impl<const NOW: bool> CancelsAt<NOW> {
+    impl<const NOW: bool, const YIELDS: bool> CancelsAt<NOW, YIELDS> {
         fn new(at: fn(&Event) -> bool, cancellation: &Cancellation) -> Self {
             CancelsAt {
                 at,
@@ -852,27 +853,30 @@ mod cancellation {
             }
         }
 
-        fn write(&self, entry: JournalEntry) {
-            let cancels = (self.at)(&entry.event);
-            self.kept.lock().unwrap().push(entry);
-            if cancels {
+        fn begin(&self, entry: &JournalEntry) {
+            if (self.at)(&entry.event) {
                 self.cancellation.cancel();
             }
         }
+
+        fn keep(&self, entry: JournalEntry) {
+            self.kept.lock().unwrap().push(entry);
+        }
     }
 
-    impl<const NOW: bool> Journal for CancelsAt<NOW> {
+    impl<const NOW: bool, const YIELDS: bool> Journal for CancelsAt<NOW, YIELDS> {
         const WRITES_NOW: bool = NOW;
 
         fn record(
             &self,
             entry: JournalEntry,
         ) -> impl Future<Output = Result<(), orch::JournalError>> + Send {
-            self.write(entry);
-            async {
-                if !NOW {
+            self.begin(&entry);
+            async move {
+                if YIELDS {
                     tokio::task::yield_now().await;
                 }
+                self.keep(entry);
                 Ok(())
             }
         }
@@ -881,17 +885,23 @@ mod cancellation {
             &self,
             entry: impl FnOnce() -> JournalEntry,
         ) -> Result<(), orch::JournalError> {
-            self.write(entry());
+            let entry = entry();
+            self.begin(&entry);
+            self.keep(entry);
             Ok(())
         }
     }
 
-    /// The attempt whose start was written is not called, and the journal does not leave it
-    /// open: the service's cancellation names it, at the same instant.
-    async fn a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled<const NOW: bool>() {
+    /// The attempt whose start was being written is not called, and the journal does not
+    /// leave it open: the write finishes, and the service's cancellation names the attempt, at
+    /// the same instant.
+    async fn a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled<
+        const NOW: bool,
+        const YIELDS: bool,
+    >() {
         let request = request(Probe::default());
         let cancellation = Cancellation::new();
-        let journal = CancelsAt::<NOW>::new(
+        let journal = CancelsAt::<NOW, YIELDS>::new(
             |event| matches!(event, Event::AttemptStarted { service, .. } if service == "after_gate"),
             &cancellation,
         );
@@ -916,20 +926,29 @@ mod cancellation {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_cancel_landing_as_a_pending_start_write_ends_that_attempt_uncalled() {
+        a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled::<false, true>().await;
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_cancel_landing_as_an_awaited_start_is_written_ends_that_attempt_uncalled() {
-        a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled::<false>().await;
+        a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled::<false, false>().await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_cancel_landing_as_a_start_is_written_at_once_ends_that_attempt_uncalled() {
-        a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled::<true>().await;
+        a_cancel_landing_as_a_start_is_written_ends_that_attempt_uncalled::<true, false>().await;
     }
 
-    /// The failure stands: the report has it, and the journal its one outcome entry.
-    async fn a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure<const NOW: bool>() {
+    /// The failure stands: the write finishes, the report has the failure, and the journal its
+    /// one outcome entry.
+    async fn a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure<
+        const NOW: bool,
+        const YIELDS: bool,
+    >() {
         let request = request(Probe::default());
         let cancellation = Cancellation::new();
-        let journal = CancelsAt::<NOW>::new(
+        let journal = CancelsAt::<NOW, YIELDS>::new(
             |event| matches!(event, Event::AttemptFailed { stop: Some(_), .. }),
             &cancellation,
         );
@@ -965,13 +984,13 @@ mod cancellation {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_cancel_landing_as_an_awaited_final_failure_is_written_keeps_the_failure() {
-        a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure::<false>().await;
+    async fn a_cancel_landing_as_a_pending_final_failure_write_keeps_the_failure() {
+        a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure::<false, true>().await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_cancel_landing_as_a_final_failure_is_written_at_once_keeps_the_failure() {
-        a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure::<true>().await;
+        a_cancel_landing_as_a_final_failure_is_written_keeps_the_failure::<true, false>().await;
     }
 
     #[tokio::test(start_paused = true)]

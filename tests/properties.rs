@@ -10,7 +10,7 @@
 //! run, from a spawned task, or raced in the caller's task) at a random virtual time, a deadline
 //! (as an instant or a timeout), fail-fast on, off or as declared, a concurrency limit, a jitter
 //! seed, an in-memory journal (written inline) or, for graphs of up to 20 services, none or one
-//! whose writes are awaited (each yields to the runtime once), and sometimes dropping
+//! whose writes are awaited (each yields to the runtime once before it writes), and sometimes dropping
 //! the `orchestrate` future mid-run. Every case runs on its own current-thread runtime with
 //! tokio's paused clock: all times below are virtual and exact.
 //!
@@ -462,16 +462,13 @@ enum Journaling {
 }
 
 /// An in-memory journal whose writes are awaited, as a database's are: each yields to the
-/// runtime once before it returns.
+/// runtime once, and keeps its entry only when polled again, as an `async fn record` would.
 pub struct AwaitedJournal(InMemoryJournal);
 
 impl Journal for AwaitedJournal {
-    fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send {
-        let written = self.0.record(entry);
-        async move {
-            tokio::task::yield_now().await;
-            written.await
-        }
+    async fn record(&self, entry: JournalEntry) -> Result<(), JournalError> {
+        tokio::task::yield_now().await;
+        self.0.record(entry).await
     }
 }
 
@@ -1274,6 +1271,13 @@ fn check_journal(case: &Case, obs: &Observed, by: &[Vec<Attempt>]) -> Result<(),
                         State::Open(*attempt, at)
                     }
                     None => {
+                        prop_assert_eq!(
+                            case.journal,
+                            Journaling::Awaited,
+                            "{} attempt {} journaled, never called",
+                            name,
+                            attempt
+                        );
                         uncalled[service] += 1;
                         State::Uncalled(*attempt, at)
                     }

@@ -264,16 +264,8 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
 
     let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
     let stops = checked.order.iter().map(|&i| {
-        let (task, slot, ty) = (&services[i].future, &services[i].slot, &services[i].ty);
-        quote! {
-            match #task.as_mut().stop() {
-                ::orch::__private::Stopped::Finished => {}
-                ::orch::__private::Stopped::Skipped(__skip) => __run.skip::<#ty>(&#slot, __skip).await,
-                ::orch::__private::Stopped::Cancelled { running } => {
-                    __run.cancelled::<#ty>(&#slot, running).await;
-                }
-            }
-        }
+        let task = &services[i].future;
+        quote!(#task.as_mut().stop().await;)
     });
     let settings_const = format_ident!("__ORCH_SETTINGS_{}", name);
     let settings = settings(&orchestration.settings, &settings_const, &shared);

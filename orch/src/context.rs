@@ -39,6 +39,9 @@ pub struct Context<P> {
     attempt: AtomicU32,
     /// Whether an attempt is running: a run cancelled now journals it as ended by the cancel.
     in_attempt: AtomicBool,
+    /// Whether the service's task is writing an entry that is not its outcome (a start, a
+    /// warning, a failure to retry): a run stopped now lets it finish (`Task::stop`).
+    writing: AtomicBool,
     max_attempts: u32,
     /// When the run started, if it is journaled: warnings then carry timestamps.
     run_start: Option<tokio::time::Instant>,
@@ -79,6 +82,7 @@ impl<'r, P> ContextScope<'r, P> {
             service,
             attempt: AtomicU32::new(0),
             in_attempt: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
             max_attempts,
             run_start,
             warnings: Mutex::new(Vec::new()),
@@ -106,6 +110,14 @@ impl<P> Context<P> {
 
     pub(crate) fn end_attempt(&self) {
         self.in_attempt.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_writing(&self, writing: bool) {
+        self.writing.store(writing, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_writing(&self) -> bool {
+        self.writing.load(Ordering::Relaxed)
     }
 
     /// The attempt running now, if one is.

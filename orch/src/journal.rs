@@ -24,8 +24,9 @@ use crate::timestamp::Timestamp;
 /// Where a run's [`JournalEntry`]s go.
 ///
 /// `record` is awaited before the run goes on, so a durable journal can make the entry durable
-/// before it returns. An error interrupts the run: no service starts after it, and the error
-/// reaches the caller in the run's report.
+/// before it returns, and is awaited to its end even when the run is interrupted meanwhile (the
+/// future is dropped only with the whole run's). An error interrupts the run: no service starts
+/// after it, and the error reaches the caller in the run's report.
 ///
 /// ```
 /// use orch::{Journal, JournalEntry, JournalError};

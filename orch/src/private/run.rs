@@ -238,8 +238,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// Stores `S`'s outcome as cancelled by the run's interruption, after the plan dropped its
-    /// task or as its first attempt was to start; `attempt` is the attempt that was running, or
+    /// Stores `S`'s outcome as cancelled by the run's interruption, once its task was stopped
+    /// or as its first attempt was to start; `attempt` is the attempt that was running, or
     /// whose start was written, if one was.
     pub async fn cancelled<S: Service>(
         &self,
@@ -606,9 +606,6 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 if let Some(why) = run.interruption() {
                     return run.cancel::<S>(slot, why.clone(), None).await;
                 }
-                // Running from before its start is written: a run stopped during the write
-                // (`Task::stop`) ends this attempt, whose start the journal may then hold.
-                ctx.start_attempt(attempt);
                 let mut written = false;
                 if J::ENABLED
                     && let Some(journaled) = &run.journaled
@@ -616,16 +613,18 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                     let write = run
                         .journal
                         .record(journaled.entry(|| started::<S>(attempt)));
+                    ctx.set_writing(true);
                     written = run.written(write.await);
+                    ctx.set_writing(false);
                 }
                 if let Some(why) = run.interruption() {
                     // Interrupted during the write, or by its failure: the attempt is not
                     // called. A start that was written is ended by the cancellation naming it.
-                    ctx.end_attempt();
                     return run
                         .cancel::<S>(slot, why.clone(), written.then_some(attempt))
                         .await;
                 }
+                ctx.start_attempt(attempt);
                 let span = run.attempt_span::<S>(attempt);
                 let mut future = pin!(call(ctx, args));
                 let returned = poll_fn(|cx| {
@@ -650,16 +649,18 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
             }
         };
         if run.journaled.is_some() {
+            ctx.set_writing(true);
             for warning in ctx.take_warnings() {
                 record!(run, at: warning.at, warning.offset, warned::<S>(attempt, warning.message));
             }
+            ctx.set_writing(false);
         }
         let error = match result {
             Ok(output) if run.journaled.is_some() => {
                 let event = succeeded::<S>(attempt, output_json::<S>(&output));
                 // Held while its entry is written: a dependent starts only once the success is
-                // recorded, but a run interrupted meanwhile still reports it (`Task::stop`
-                // publishes it).
+                // recorded, and a run interrupted meanwhile lets the write finish and reports
+                // the success (`Task::stop`).
                 slot.hold(Outcome::Succeeded(Success {
                     output,
                     attempts: attempt,
@@ -683,7 +684,9 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         errors.push(error);
         match next {
             Ok(delay) => {
+                ctx.set_writing(true);
                 record!(run, event);
+                ctx.set_writing(false);
                 // No pointless wait: an interrupted run starts no attempt.
                 if !run.is_interrupted() {
                     tokio::time::sleep(delay).await;

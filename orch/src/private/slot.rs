@@ -121,6 +121,11 @@ impl<T, E> Slot<Outcome<T, E>> {
         }
     }
 
+    /// Whether the slot holds an outcome that readers do not see yet.
+    pub fn is_held(&self) -> bool {
+        self.state.load(Ordering::Acquire) == HELD
+    }
+
     /// Makes a held outcome visible; whether the slot held one.
     pub fn publish(&self) -> bool {
         if self.state.load(Ordering::Acquire) != HELD {

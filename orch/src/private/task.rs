@@ -249,42 +249,49 @@ where
     }
 
     /// Stops the task where it is, dropping its attempt or backoff wait, because the run was
-    /// interrupted. Called in topological order, so that its dependencies have their outcomes:
-    /// the plan then stores and journals what this returns.
-    pub fn stop(self: Pin<&mut Self>) -> Stopped {
+    /// interrupted, and stores and journals what is left: the service is skipped if a
+    /// dependency it needs did not succeed (some were cancelled just now), else cancelled.
+    /// Called in topological order, so that its dependencies have their outcomes.
+    ///
+    /// A task inside a journal write (its outcome, held meanwhile, or a start, a warning, a
+    /// failure to retry) finishes it instead: a journal's write is not dropped halfway, and the
+    /// journal gets what the report will say. From there the task calls no service (the run is
+    /// interrupted): it writes, then stores its outcome or cancels itself.
+    pub async fn stop(mut self: Pin<&mut Self>) {
+        if self.unit.slot.is_held() || self.unit.ctx.is_writing() {
+            std::future::poll_fn(|cx| self.as_mut().finish_writing(cx)).await;
+        }
+        let unit = self.unit;
         let mut this = self.project();
         if matches!(*this.state, State::Done) {
-            return Stopped::Finished;
+            return;
         }
-        if this.unit.slot.publish() {
-            // Its outcome was stored and being written to the journal: it stands, and is not
-            // written again.
-            this.state.set(State::Done);
-            leave(*this.unit, this.entered);
-            return Stopped::Finished;
-        }
-        let running = this.unit.ctx.running_attempt();
-        this.unit.ctx.end_attempt();
+        let running = unit.ctx.running_attempt();
+        unit.ctx.end_attempt();
         this.state.set(State::Done);
-        leave(*this.unit, this.entered);
+        leave(unit, this.entered);
         match (this.deps)() {
-            // A dependency it needs did not succeed (some were cancelled just now): skipped,
-            // as in a run that was not interrupted.
-            Poll::Ready(Err(skip)) => Stopped::Skipped(skip),
-            _ => Stopped::Cancelled { running },
+            // As in a run that was not interrupted.
+            Poll::Ready(Err(skip)) => unit.run.skip::<S>(unit.slot, skip).await,
+            _ => unit.run.cancelled::<S>(unit.slot, running).await,
         }
     }
-}
 
-/// What [`Task::stop`] left to store.
-pub enum Stopped {
-    /// The task had stored its outcome.
-    Finished,
-    /// A dependency it needs did not succeed.
-    Skipped(Skip),
-    /// It was cancelled; `running` is the attempt that was running (or whose start was being
-    /// written), if one was.
-    Cancelled { running: Option<u32> },
+    /// Polls the boxed rest of a task that is writing to the journal until it is done. Not
+    /// [`Task::poll`], which is inlined into the plan's poll: this is the plan's cold path.
+    fn finish_writing(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let StateProj::Resumed { rest } = this.state.as_mut().project() else {
+            // Only the boxed rest writes while the run waits.
+            return Poll::Ready(());
+        };
+        if rest.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.state.set(State::Done);
+        leave(*this.unit, this.entered);
+        Poll::Ready(())
+    }
 }
 
 /// Frees the task's place among the services in flight, if it took one.
