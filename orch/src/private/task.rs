@@ -10,6 +10,7 @@
 //! [`resume`]: super::run::resume
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -66,9 +67,32 @@ pin_project! {
         resume: Option<R>,
         // Whether the task holds a place among the run's services in flight.
         entered: bool,
+        // Dropped by `Task`'s drop, which skips a `Done` state inline: `State`'s drop glue is
+        // kept out of line, and nearly every task ends `Done`.
         #[pin]
-        state: State<A, Fut, K>,
+        state: ManuallyDrop<State<A, Fut, K>>,
     }
+    impl<'a, S: Service, P, J: ?Sized, A, D, C, R, Fut, K> PinnedDrop
+        for Task<'a, S, P, J, A, D, C, R, Fut, K>
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let state = this.project().state;
+            if !matches!(**state, State::Done) {
+                // SAFETY: dropped in place, once: the task is being dropped.
+                unsafe { ManuallyDrop::drop(state.get_unchecked_mut()) }
+            }
+        }
+    }
+}
+
+/// The task's state, pinned.
+#[inline(always)]
+fn pinned<A, Fut, K>(
+    state: Pin<&mut ManuallyDrop<State<A, Fut, K>>>,
+) -> Pin<&mut State<A, Fut, K>> {
+    // SAFETY: the state is pinned structurally: never moved out of its `ManuallyDrop`, and
+    // dropped in place by `Task`'s drop.
+    unsafe { state.map_unchecked_mut(|state| &mut **state) }
 }
 
 pin_project! {
@@ -79,7 +103,8 @@ pin_project! {
             #[pin]
             attempt: Fut,
             args: A,
-            span: tracing::Span,
+            // None unless a subscriber took the run's span (`Run::attempt_span`).
+            span: Option<tracing::Span>,
         },
         Resumed { rest: Pin<Box<K>> },
         Done,
@@ -122,27 +147,28 @@ where
             resume: Some(resume),
             entered: false,
             // A resumed run stored the outcomes it read back before making its tasks.
-            state: if slot.get().is_some() {
+            state: ManuallyDrop::new(if slot.get().is_some() {
                 State::Done
             } else {
                 State::Waiting
-            },
+            }),
         }
     }
 
     /// Whether the task has stored its outcome.
     #[inline(always)]
     pub fn is_done(&self) -> bool {
-        matches!(self.state, State::Done)
+        matches!(*self.state, State::Done)
     }
 
     /// Advances the task; `Ready` once its outcome is stored.
     #[inline(always)]
     pub fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let mut this = self.project();
+        let this = self.project();
+        let mut state = pinned(this.state);
         let unit = *this.unit;
         loop {
-            let resumption = match this.state.as_mut().project() {
+            let resumption = match state.as_mut().project() {
                 StateProj::Waiting => match (this.deps)() {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(skip)) => Resumption::Skip(skip),
@@ -181,11 +207,7 @@ where
                             unit.ctx.start_attempt(number);
                             let attempt = call(unit.ctx, args);
                             let span = unit.run.attempt_span::<S>(number);
-                            this.state.set(State::Running {
-                                attempt,
-                                args,
-                                span,
-                            });
+                            state.as_mut().start(attempt, args, span);
                             continue;
                         }
                     }
@@ -198,7 +220,7 @@ where
                     // The attempt's number, as it was started: without a journal, always 1.
                     let number = if J::ENABLED { unit.ctx.attempt() } else { 1 };
                     let polled = {
-                        let _entered = span.enter();
+                        let _entered = span.as_ref().map(tracing::Span::enter);
                         catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)))
                     };
                     let error = match polled {
@@ -213,7 +235,7 @@ where
                                 attempts: number,
                                 replayed: false,
                             }));
-                            this.state.set(State::Done);
+                            state.as_mut().finish_running();
                             leave(unit, this.entered);
                             return Poll::Ready(());
                         }
@@ -231,7 +253,7 @@ where
                     if rest.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    this.state.set(State::Done);
+                    state.set(State::Done);
                     leave(unit, this.entered);
                     return Poll::Ready(());
                 }
@@ -244,7 +266,7 @@ where
             // (`Box::write(Box::new_uninit(), ..)`) saves that copy but made the plan's poll,
             // where tasks are inlined, 87 instructions dearer per layered10 run without a journal.
             let rest = Box::pin(resume(unit, call, resumption));
-            this.state.set(State::Resumed { rest });
+            state.set(State::Resumed { rest });
         }
     }
 
@@ -262,13 +284,14 @@ where
             std::future::poll_fn(|cx| self.as_mut().finish_writing(cx)).await;
         }
         let unit = self.unit;
-        let mut this = self.project();
-        if matches!(*this.state, State::Done) {
+        let this = self.project();
+        let mut state = pinned(this.state);
+        if matches!(*state, State::Done) {
             return;
         }
         let running = unit.ctx.running_attempt();
         unit.ctx.end_attempt();
-        this.state.set(State::Done);
+        state.set(State::Done);
         leave(unit, this.entered);
         match (this.deps)() {
             // As in a run that was not interrupted.
@@ -280,17 +303,68 @@ where
     /// Polls the boxed rest of a task that is writing to the journal until it is done. Not
     /// [`Task::poll`], which is inlined into the plan's poll: this is the plan's cold path.
     fn finish_writing(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let mut this = self.project();
-        let StateProj::Resumed { rest } = this.state.as_mut().project() else {
+        let this = self.project();
+        let mut state = pinned(this.state);
+        let StateProj::Resumed { rest } = state.as_mut().project() else {
             // Only the boxed rest writes while the run waits.
             return Poll::Ready(());
         };
         if rest.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        this.state.set(State::Done);
+        state.set(State::Done);
         leave(*this.unit, this.entered);
         Poll::Ready(())
+    }
+}
+
+// The inline path's two transitions. `Pin::set` would call `State`'s whole drop glue, which
+// the compiler keeps out of line (it drops the boxed rest too): three calls per service made a
+// seventh of a no-op plan's instructions. Each transition here knows the variant it leaves.
+impl<A: Copy, Fut, K> State<A, Fut, K> {
+    /// `Waiting` becomes `Running`.
+    #[inline(always)]
+    fn start(self: Pin<&mut Self>, attempt: Fut, args: A, span: Option<tracing::Span>) {
+        // SAFETY: nothing is moved out of the pinned place, and it is `Waiting`, which owns
+        // nothing: overwriting it without dropping it loses nothing.
+        unsafe {
+            let state = self.get_unchecked_mut();
+            debug_assert!(matches!(state, State::Waiting));
+            std::ptr::write(
+                state,
+                State::Running {
+                    attempt,
+                    args,
+                    span,
+                },
+            );
+        }
+    }
+
+    /// `Running` becomes `Done`, its attempt dropped in place.
+    #[inline(always)]
+    fn finish_running(self: Pin<&mut Self>) {
+        /// Writes `Done` even if a drop below panics, as an assignment would.
+        struct WriteDone<A, Fut, K>(*mut State<A, Fut, K>);
+        impl<A, Fut, K> Drop for WriteDone<A, Fut, K> {
+            #[inline(always)]
+            fn drop(&mut self) {
+                // SAFETY: the place is valid, and what it held was dropped (or leaked, if a
+                // drop panicked), so it is overwritten without being dropped.
+                unsafe { std::ptr::write(self.0, State::Done) }
+            }
+        }
+        // SAFETY: the attempt is dropped where it is pinned, never moved; `args` is `Copy`,
+        // so it owns nothing to drop.
+        unsafe {
+            let state: *mut Self = self.get_unchecked_mut();
+            let _done = WriteDone(state);
+            let State::Running { attempt, span, .. } = &mut *state else {
+                unreachable!("orch: only a running task finishes its attempt inline")
+            };
+            std::ptr::drop_in_place(attempt);
+            std::ptr::drop_in_place(span);
+        }
     }
 }
 
