@@ -46,6 +46,9 @@ pub struct Context<P> {
     /// When the run started, if it is journaled: warnings then carry timestamps.
     run_start: Option<tokio::time::Instant>,
     warnings: Mutex<Vec<Warning>>,
+    /// Whether `warnings` may hold any: most attempts warn of nothing, and are then journaled
+    /// without taking the lock.
+    warned: AtomicBool,
 }
 
 /// A warning recorded by [`Context::warn`], waiting to be journaled when the attempt ends.
@@ -86,6 +89,7 @@ impl<'r, P> ContextScope<'r, P> {
             max_attempts,
             run_start,
             warnings: Mutex::new(Vec::new()),
+            warned: AtomicBool::new(false),
         };
         ContextScope {
             context,
@@ -219,10 +223,21 @@ impl<P> Context<P> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(warning);
+            // After the push, and read by the same task that warned: a service's attempts run
+            // on its task, which takes their warnings when each attempt ends.
+            self.warned.store(true, Ordering::Relaxed);
         }
     }
 
+    /// Whether warnings were recorded since they were last taken.
+    pub(crate) fn has_warnings(&self) -> bool {
+        self.warned.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn take_warnings(&self) -> Vec<Warning> {
+        if !self.warned.swap(false, Ordering::Relaxed) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }

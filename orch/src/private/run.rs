@@ -38,20 +38,30 @@ macro_rules! record {
         if J::ENABLED
             && let Some(journaled) = &$run.journaled
         {
-            // Only the journal's future is held across the await. The entry, made in the call,
-            // is not: held, it would be 200 bytes of the service's future, and copied once more.
-            let write = $run
-                .journal
-                .record(journaled.entry_at($at, $offset, || $event));
-            $run.written(write.await);
+            if J::WRITES_NOW {
+                // Made in the journal's place, not moved into a future.
+                $run.write_now(|| journaled.entry_at($at, $offset, || $event));
+            } else {
+                // Only the journal's future is held across the await. The entry, made in the
+                // call, is not: held, it would be 200 bytes of the service's future, and copied
+                // once more.
+                let write = $run
+                    .journal
+                    .record(journaled.entry_at($at, $offset, || $event));
+                $run.written(write.await);
+            }
         }
     };
     ($run:expr, $event:expr) => {
         if J::ENABLED
             && let Some(journaled) = &$run.journaled
         {
-            let write = $run.journal.record(journaled.entry(|| $event));
-            $run.written(write.await);
+            if J::WRITES_NOW {
+                $run.write_now(|| journaled.entry(|| $event));
+            } else {
+                let write = $run.journal.record(journaled.entry(|| $event));
+                $run.written(write.await);
+            }
         }
     };
 }
@@ -525,13 +535,21 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         let Some(journaled) = &self.journaled else {
             return;
         };
-        for warning in ctx.take_warnings() {
-            let event = || warned::<S>(attempt, warning.message);
-            self.write_now(|| journaled.entry_at(warning.at, warning.offset, event));
+        if ctx.has_warnings() {
+            self.warnings_now::<S>(journaled, ctx, attempt);
         }
         // Serialized before the write: a journal may make the entry under its lock.
         let output = output_json::<S>(output);
         self.write_now(|| journaled.entry(|| succeeded::<S>(attempt, output)));
+    }
+
+    /// Records the warnings of `S`'s attempt `attempt`, with a journal that writes at once.
+    #[cold]
+    fn warnings_now<S: Service>(&self, journaled: &Journaled, ctx: &Context<P>, attempt: u32) {
+        for warning in ctx.take_warnings() {
+            let event = || warned::<S>(attempt, warning.message);
+            self.write_now(|| journaled.entry_at(warning.at, warning.offset, event));
+        }
     }
 
     /// Writes the entry `entry` makes with a journal that writes at once, keeping its error as
