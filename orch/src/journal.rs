@@ -12,9 +12,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -118,6 +119,11 @@ pub struct InMemoryJournal {
     entries: Mutex<Vec<JournalEntry>>,
 }
 
+// As with std's `Mutex`: a panic while the list is locked (in the closure `record_now` is
+// given, or a clone) leaves it whole, since an entry is added only once it is made.
+impl std::panic::UnwindSafe for InMemoryJournal {}
+impl std::panic::RefUnwindSafe for InMemoryJournal {}
+
 impl InMemoryJournal {
     /// An empty journal.
     pub fn new() -> Self {
@@ -145,10 +151,8 @@ impl InMemoryJournal {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<JournalEntry>> {
-        // A panic while holding this lock cannot leave the Vec half-updated: recover it.
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // Not poisoned by a panic, which cannot leave the list half-updated (see above).
+        self.entries.lock()
     }
 }
 
