@@ -309,9 +309,9 @@ async fn a_run_resumed_with_another_payload_is_refused() {
     let why = report.interruption().expect("refused");
     assert_eq!(
         why,
-        &orch::Interruption::Replay(orch::ReplayError::PayloadChanged {
+        &orch::Interruption::Replay(Box::new(orch::ReplayError::PayloadChanged {
             event_id: "evt-pay".into()
-        })
+        }))
     );
     assert_eq!(
         why.to_string(),

@@ -783,11 +783,11 @@ async fn assert_refused_by_other_shape<R: std::fmt::Debug>(
     let before = journal.recall(event_id).await.unwrap();
 
     let report = resume(&request, &journal).await;
-    let why = Interruption::Replay(ReplayError::ShapeChanged {
+    let why = Interruption::Replay(Box::new(ReplayError::ShapeChanged {
         event_id: event_id.to_owned(),
         recorded: Some(fingerprint(order::FINGERPRINT)),
         current: fingerprint(current),
-    });
+    }));
     assert_eq!(interruption(&report), Some(why.clone()), "{report:?}");
     assert!(outcomes(&report).iter().all(|s| *s == Status::Cancelled));
     assert_eq!(
@@ -869,10 +869,8 @@ async fn a_finished_run_is_not_replayed_by_an_orchestration_of_another_shape() {
     assert!(
         matches!(
             report.interruption(),
-            Some(Interruption::Replay(ReplayError::ShapeChanged {
-                recorded: Some(_),
-                ..
-            }))
+            Some(Interruption::Replay(error))
+                if matches!(**error, ReplayError::ShapeChanged { recorded: Some(_), .. })
         ),
         "{report:?}"
     );
@@ -896,11 +894,11 @@ async fn an_event_id_reused_by_another_orchestration_is_refused() {
     let before = journal.entries();
 
     let report = order::orchestrate(&request, &journal).await;
-    let why = Interruption::Replay(ReplayError::ShapeChanged {
+    let why = Interruption::Replay(Box::new(ReplayError::ShapeChanged {
         event_id: id.into(),
         recorded: Some(fingerprint(shop::checkout::FINGERPRINT)),
         current: fingerprint(order::FINGERPRINT),
-    });
+    }));
     assert_eq!(report.interruption(), Some(&why), "{report:?}");
     assert_all_cancelled(&report, &why);
     assert_eq!(CALLS.take(id), Vec::<String>::new());
@@ -923,11 +921,11 @@ async fn a_run_recorded_without_durability_is_not_resumed_by_a_durable_orchestra
     let before = journal.recall("evt-plain").await.unwrap();
 
     let report = order::orchestrate(&request, &journal).await;
-    let why = Interruption::Replay(ReplayError::ShapeChanged {
+    let why = Interruption::Replay(Box::new(ReplayError::ShapeChanged {
         event_id: "evt-plain".into(),
         recorded: None,
         current: fingerprint(order::FINGERPRINT),
-    });
+    }));
     assert_eq!(report.interruption(), Some(&why), "{report:?}");
     assert_all_cancelled(&report, &why);
     assert_eq!(
@@ -977,11 +975,11 @@ async fn an_edited_output_that_does_not_deserialize_is_refused_naming_the_servic
     let before = journal.entries();
 
     let report = order::orchestrate(&Request::new(id, "t", "o", 3), &journal).await;
-    let why = Interruption::Replay(ReplayError::Undecodable {
+    let why = Interruption::Replay(Box::new(ReplayError::Undecodable {
         event_id: id.into(),
         service: "charge",
         error: r#"invalid type: string "lots", expected u32"#.into(),
-    });
+    }));
     assert_eq!(report.interruption(), Some(&why), "{report:?}");
     // `reserve`, which reads back fine, is not replayed alone either.
     assert_all_cancelled(&report, &why);

@@ -102,8 +102,9 @@ pub enum Interruption {
         /// The service that failed.
         service: &'static str,
     },
-    /// The run could not be resumed from its journal; nothing was called or recorded.
-    Replay(ReplayError),
+    /// The run could not be resumed from its journal; nothing was called or recorded. Boxed:
+    /// every service's outcome has room for an interruption, and this rare one is the largest.
+    Replay(Box<ReplayError>),
     /// An earlier execution of this (finished) run was interrupted: the recorded reason.
     Recorded(String),
 }
@@ -427,7 +428,7 @@ impl std::error::Error for Interruption {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Interruption::Journal(error) => Some(error),
-            Interruption::Replay(error) => Some(error),
+            Interruption::Replay(error) => Some(&**error),
             _ => None,
         }
     }

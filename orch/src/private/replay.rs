@@ -96,11 +96,11 @@ impl Replay {
                     ..
                 } => {
                     if fingerprint.as_deref() != Some(current.as_str()) {
-                        let why = Interruption::Replay(ReplayError::ShapeChanged {
+                        let why = Interruption::Replay(Box::new(ReplayError::ShapeChanged {
                             event_id: event_id.to_owned(),
                             recorded: fingerprint,
                             current,
-                        });
+                        }));
                         return Replay::refused(event_id, replay.fingerprint, why);
                     }
                     // Outputs computed from another payload would be replayed as if from this
@@ -108,9 +108,9 @@ impl Replay {
                     if let (Some(recorded), Some(payload)) = (&recorded, &payload)
                         && recorded != payload
                     {
-                        let why = Interruption::Replay(ReplayError::PayloadChanged {
+                        let why = Interruption::Replay(Box::new(ReplayError::PayloadChanged {
                             event_id: event_id.to_owned(),
-                        });
+                        }));
                         return Replay::refused(event_id, replay.fingerprint, why);
                     }
                     replay.mode = Mode::Unfinished;
@@ -200,11 +200,11 @@ impl Replay {
                     replayed: true,
                 })),
                 Err(error) => {
-                    let why = Interruption::Replay(ReplayError::Undecodable {
+                    let why = Interruption::Replay(Box::new(ReplayError::Undecodable {
                         event_id: self.event_id.clone(),
                         service: S::NAME,
                         error: error.to_string(),
-                    });
+                    }));
                     self.mode = Mode::Refused(why.clone());
                     return Some(Outcome::Cancelled(why));
                 }
