@@ -410,6 +410,66 @@ async fn a_warning_made_before_a_panic_is_journaled_inside_that_attempt() {
     );
 }
 
+/// Two services whose attempts warn while the other's warnings wait to be journaled.
+mod overlapping {
+    use super::*;
+
+    /// Warns at 1 ms, succeeds at 10 ms.
+    #[service]
+    pub async fn slow(ctx: &Context<u8>) -> Result<u8, Infallible> {
+        tokio::time::sleep(ms(1)).await;
+        ctx.warn("slow: cache cold");
+        tokio::time::sleep(ms(9)).await;
+        Ok(1)
+    }
+
+    /// Warns at 2 and 3 ms, succeeds at 5 ms, while `slow`'s warning waits.
+    #[service]
+    pub async fn quick(ctx: &Context<u8>) -> Result<u8, Infallible> {
+        tokio::time::sleep(ms(2)).await;
+        ctx.warn("quick: first");
+        tokio::time::sleep(ms(1)).await;
+        ctx.warn("quick: second");
+        tokio::time::sleep(ms(2)).await;
+        Ok(2)
+    }
+
+    orchestration! {
+        pub both(u8) { slow, quick }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_attempt_journals_its_own_warnings_when_others_wait() {
+    let journal = InMemoryJournal::new();
+    let report = overlapping::both::orchestrate(&request(0), &journal).await;
+    assert!(report.is_success(), "{report:?}");
+    let entries = journal.entries();
+    assert_eq!(
+        of_service(&entries, "quick"),
+        [
+            (ms(0), started("quick", 1)),
+            (ms(2), warning("quick", 1, "quick: first")),
+            (ms(3), warning("quick", 1, "quick: second")),
+            (ms(5), succeeded::<u8>("quick", 1, Some(json!(2)))),
+        ]
+    );
+    assert_eq!(
+        of_service(&entries, "slow"),
+        [
+            (ms(0), started("slow", 1)),
+            (ms(1), warning("slow", 1, "slow: cache cold")),
+            (ms(10), succeeded::<u8>("slow", 1, Some(json!(1)))),
+        ]
+    );
+    // `slow`'s warning is written when its attempt ends, after `quick`'s success.
+    let position = |wanted: &Event| entries.iter().position(|e| &e.event == wanted);
+    assert!(
+        position(&succeeded::<u8>("quick", 1, Some(json!(2))))
+            < position(&warning("slow", 1, "slow: cache cold"))
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn two_runs_into_one_journal_are_told_apart_by_event_id() {
     let journal = InMemoryJournal::new();

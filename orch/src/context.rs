@@ -42,35 +42,56 @@ pub struct Context<P> {
     /// Whether the service's task is writing an entry that is not its outcome (a start, a
     /// warning, a failure to retry): a run stopped now lets it finish (`Task::stop`).
     writing: AtomicBool,
-    max_attempts: u32,
-    /// When the run started, if it is journaled: warnings then carry timestamps.
-    run_start: Option<tokio::time::Instant>,
-    warnings: Mutex<Vec<Warning>>,
-    /// Whether `warnings` may hold any: most attempts warn of nothing, and are then journaled
-    /// without taking the lock.
+    /// Whether this service's warnings wait in `warnings`: most attempts warn of nothing, and
+    /// are then journaled without taking its lock.
     warned: AtomicBool,
+    max_attempts: u32,
+    /// Where a journaled run keeps its warnings until their attempts end; `None` if the run is
+    /// not journaled. Invariant: it outlives this context, as the request does. Shared by the
+    /// run's contexts, so that a context owns nothing to drop.
+    warnings: Option<NonNull<Warnings>>,
+}
+
+/// The warnings of a journaled run's attempts, recorded by [`Context::warn`] and journaled when
+/// each attempt ends.
+#[derive(Debug)]
+pub(crate) struct Warnings {
+    /// When the run started: a warning's offset is from then.
+    start: tokio::time::Instant,
+    pending: Mutex<Vec<Warning>>,
+}
+
+impl Warnings {
+    pub(crate) fn new(start: tokio::time::Instant) -> Self {
+        Warnings {
+            start,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// A warning recorded by [`Context::warn`], waiting to be journaled when the attempt ends.
 #[derive(Debug)]
 pub(crate) struct Warning {
+    service: &'static str,
     pub(crate) at: Timestamp,
     pub(crate) offset: Duration,
     pub(crate) message: String,
 }
 
-// SAFETY: a `Context` gives out only `&Request<P>`, `&'static str`, integers and a `Mutex`;
-// sharing or sending it is sharing `&Request<P>`, which needs `P: Sync`.
+// SAFETY: a `Context` gives out only `&Request<P>`, `&'static str` and integers, and shares
+// `&Warnings` (a `Mutex` and an `Instant`); sharing or sending it is sharing `&Request<P>`,
+// which needs `P: Sync`.
 unsafe impl<P: Sync> Send for Context<P> {}
 // SAFETY: as above.
 unsafe impl<P: Sync> Sync for Context<P> {}
 
-/// A service's context for one run, borrowing the run's request: what keeps the request alive
-/// for as long as the context (see `Context::request`).
+/// A service's context for one run, borrowing the run's request and warnings: what keeps them
+/// alive for as long as the context (see `Context::request`).
 #[doc(hidden)]
 pub struct ContextScope<'r, P> {
     context: Context<P>,
-    _request: PhantomData<&'r Request<P>>,
+    _borrows: PhantomData<(&'r Request<P>, &'r Warnings)>,
 }
 
 impl<'r, P> ContextScope<'r, P> {
@@ -78,7 +99,7 @@ impl<'r, P> ContextScope<'r, P> {
         request: &'r Request<P>,
         service: &'static str,
         max_attempts: u32,
-        run_start: Option<tokio::time::Instant>,
+        warnings: Option<&'r Warnings>,
     ) -> Self {
         let context = Context {
             request: NonNull::from(request),
@@ -86,14 +107,13 @@ impl<'r, P> ContextScope<'r, P> {
             attempt: AtomicU32::new(0),
             in_attempt: AtomicBool::new(false),
             writing: AtomicBool::new(false),
-            max_attempts,
-            run_start,
-            warnings: Mutex::new(Vec::new()),
             warned: AtomicBool::new(false),
+            max_attempts,
+            warnings: warnings.map(NonNull::from),
         };
         ContextScope {
             context,
-            _request: PhantomData,
+            _borrows: PhantomData,
         }
     }
 }
@@ -213,13 +233,15 @@ impl<P> Context<P> {
             attempt = self.attempt(),
             "{message}"
         );
-        if let Some(start) = self.run_start {
+        if let Some(warnings) = self.warnings() {
             let warning = Warning {
+                service: self.service,
                 at: Timestamp::now(),
-                offset: start.elapsed(),
+                offset: warnings.start.elapsed(),
                 message,
             };
-            self.warnings
+            warnings
+                .pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(warning);
@@ -229,16 +251,29 @@ impl<P> Context<P> {
         }
     }
 
-    /// Whether warnings were recorded since they were last taken.
+    fn warnings(&self) -> Option<&Warnings> {
+        // SAFETY: the warnings outlive the context (see the field's invariant), and are only
+        // ever shared.
+        self.warnings.map(|warnings| unsafe { warnings.as_ref() })
+    }
+
+    /// Whether this service recorded warnings since they were last taken.
     pub(crate) fn has_warnings(&self) -> bool {
         self.warned.load(Ordering::Relaxed)
     }
 
+    /// Takes the warnings this service recorded, in the order it recorded them.
     pub(crate) fn take_warnings(&self) -> Vec<Warning> {
-        if !self.warned.swap(false, Ordering::Relaxed) {
-            return Vec::new();
+        match self.warnings() {
+            Some(warnings) if self.warned.swap(false, Ordering::Relaxed) => warnings
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                // Services' names are unique within an orchestration.
+                .extract_if(.., |warning| warning.service == self.service)
+                .collect(),
+            _ => Vec::new(),
         }
-        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
