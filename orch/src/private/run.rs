@@ -368,7 +368,12 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 reason
             }
         );
-        self.interruption.get().cloned()
+        // Not `Option::cloned`, which the compiler called out of line even for `None`.
+        #[cold]
+        fn cloned(why: &Interruption) -> Interruption {
+            why.clone()
+        }
+        self.interruption.get().map(cloned)
     }
 
     /// Whether the run was interrupted: no attempt starts after that.
