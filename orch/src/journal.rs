@@ -54,10 +54,11 @@ pub trait Journal: Sync {
     fn record(&self, entry: JournalEntry) -> impl Future<Output = Result<(), JournalError>> + Send;
 
     /// `true` for a journal whose writes are done when [`Journal::record`] returns its future,
-    /// and which implements [`Journal::record_now`]. A run then writes the start of a service's
-    /// first attempt, and that attempt's warnings and success, with `record_now`, so that the
-    /// attempt runs inline in its task without the state a wait for the journal needs; every
-    /// other entry still goes through `record`. Both must write the same way.
+    /// and which implements [`Journal::record_now`]. A run then writes its entries with
+    /// `record_now`: a service's first attempt runs inline in its task, without the state a
+    /// wait for the journal needs, and no entry is moved into a future. Only the start of an
+    /// attempt the boxed rest of a task makes (a retry, or a first attempt with a timeout or a
+    /// retry budget) still goes through `record`. Both must write the same way.
     #[doc(hidden)]
     const WRITES_NOW: bool = false;
 
@@ -119,9 +120,10 @@ pub struct InMemoryJournal {
     entries: Mutex<Vec<JournalEntry>>,
 }
 
-// As with std's `Mutex`: a panic while the list is locked (in the closure `record_now` is
-// given, or a clone) leaves it whole, since an entry is added only once it is made.
-impl std::panic::UnwindSafe for InMemoryJournal {}
+// A panic while the list is locked (in the closure `record_now` is given, or in a clone)
+// leaves it whole: an entry is added only once it is made, and nothing else changes it in
+// steps. So a journal shared across `catch_unwind` is safe to use after a panic, as it was
+// with std's `Mutex`, which said so by poisoning, and `lock_api`'s does not say.
 impl std::panic::RefUnwindSafe for InMemoryJournal {}
 
 impl InMemoryJournal {
@@ -483,6 +485,25 @@ mod tests {
             offset: Duration::from_millis(250),
             event,
         }
+    }
+
+    #[test]
+    fn a_panic_while_an_entry_is_made_leaves_the_in_memory_journal_whole() {
+        let started = || {
+            entry(Event::AttemptStarted {
+                service: "payments".into(),
+                attempt: 1,
+            })
+        };
+        let journal = InMemoryJournal::new();
+        assert_eq!(journal.record_now(started), Ok(()));
+        // The closure borrows the journal across `catch_unwind`: this compiles because the
+        // journal is `RefUnwindSafe`.
+        let caught = std::panic::catch_unwind(|| journal.record_now(|| panic!("while making")));
+        assert!(caught.is_err());
+        assert_eq!(journal.entries(), [started()]);
+        assert_eq!(journal.record_now(started), Ok(()));
+        assert_eq!(journal.entries().len(), 2);
     }
 
     #[test]

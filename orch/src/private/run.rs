@@ -296,6 +296,13 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             self.journal
                 .reserve(services.saturating_mul(2).saturating_add(2));
         }
+        // Serialized before the write, as an output is: a journal may make the entry under its
+        // lock, and the user's `Serialize` must not run there.
+        let payload = if J::ENABLED {
+            payload_json(&self.request.payload)
+        } else {
+            None
+        };
         record!(
             self,
             Event::RunStarted {
@@ -303,7 +310,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 tenant_id: self.request.tenant_id.clone(),
                 organization_id: self.request.organization_id.clone(),
                 payload_type: Cow::Borrowed(type_name::<P>()),
-                payload: payload_json(&self.request.payload),
+                payload,
                 fingerprint: replay.map(Replay::fingerprint),
             }
         );
