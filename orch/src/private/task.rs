@@ -207,7 +207,8 @@ where
                             unit.ctx.start_attempt(number);
                             let attempt = call(unit.ctx, args);
                             let span = unit.run.attempt_span::<S>(number);
-                            state.as_mut().start(attempt, args, span);
+                            // SAFETY: in the `Waiting` arm.
+                            unsafe { state.as_mut().start(attempt, args, span) };
                             continue;
                         }
                     }
@@ -323,10 +324,14 @@ where
 // seventh of a no-op plan's instructions. Each transition here knows the variant it leaves.
 impl<A: Copy, Fut, K> State<A, Fut, K> {
     /// `Waiting` becomes `Running`.
+    ///
+    /// # Safety
+    ///
+    /// The state is `Waiting`: any other is overwritten without being dropped.
     #[inline(always)]
-    fn start(self: Pin<&mut Self>, attempt: Fut, args: A, span: Option<tracing::Span>) {
-        // SAFETY: nothing is moved out of the pinned place, and it is `Waiting`, which owns
-        // nothing: overwriting it without dropping it loses nothing.
+    unsafe fn start(self: Pin<&mut Self>, attempt: Fut, args: A, span: Option<tracing::Span>) {
+        // SAFETY: nothing is moved out of the pinned place, and it is `Waiting` (the caller's
+        // promise), which owns nothing: overwriting it without dropping it loses nothing.
         unsafe {
             let state = self.get_unchecked_mut();
             debug_assert!(matches!(state, State::Waiting));
@@ -354,16 +359,18 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
                 unsafe { std::ptr::write(self.0, State::Done) }
             }
         }
-        // SAFETY: the attempt is dropped where it is pinned, never moved; `args` is `Copy`,
-        // so it owns nothing to drop.
+        // SAFETY: the attempt is dropped where it is pinned, never moved; the span is not
+        // pinned (`Option<Span>` is `Unpin`), so it is moved out first, to be dropped even if the
+        // attempt's drop panics; `args` is `Copy`, so it owns nothing to drop. Nothing refers to
+        // the place when `WriteDone` writes it.
         unsafe {
             let state: *mut Self = self.get_unchecked_mut();
-            let _done = WriteDone(state);
             let State::Running { attempt, span, .. } = &mut *state else {
                 unreachable!("orch: only a running task finishes its attempt inline")
             };
+            let _span = std::ptr::read(span);
+            let _done = WriteDone(state);
             std::ptr::drop_in_place(attempt);
-            std::ptr::drop_in_place(span);
         }
     }
 }
