@@ -414,23 +414,27 @@ async fn a_warning_made_before_a_panic_is_journaled_inside_that_attempt() {
 mod overlapping {
     use super::*;
 
-    /// Warns at 1 ms, succeeds at 10 ms.
+    /// Warns at 1 ms, succeeds at 201 ms.
     #[service]
     pub async fn slow(ctx: &Context<u8>) -> Result<u8, Infallible> {
         tokio::time::sleep(ms(1)).await;
         ctx.warn("slow: cache cold");
-        tokio::time::sleep(ms(9)).await;
+        tokio::time::sleep(ms(200)).await;
         Ok(1)
     }
 
-    /// Warns at 2 and 3 ms, succeeds at 5 ms, while `slow`'s warning waits.
-    #[service]
-    pub async fn quick(ctx: &Context<u8>) -> Result<u8, Infallible> {
+    /// Attempt 1 warns twice and fails at 3 ms; attempt 2 (at 103 ms) warns and succeeds at
+    /// 107 ms. `slow`'s warning waits all along.
+    #[service(retry = RetryPolicy::DEFAULT.with_jitter(0.0).with_max_retries(1))]
+    pub async fn quick(ctx: &Context<u8>) -> Result<u8, String> {
         tokio::time::sleep(ms(2)).await;
-        ctx.warn("quick: first");
+        ctx.warn(format!("quick: attempt {}", ctx.attempt()));
         tokio::time::sleep(ms(1)).await;
-        ctx.warn("quick: second");
-        tokio::time::sleep(ms(2)).await;
+        if ctx.attempt() == 1 {
+            ctx.warn("quick: giving up on attempt 1");
+            return Err("transient".to_owned());
+        }
+        tokio::time::sleep(ms(1)).await;
         Ok(2)
     }
 
@@ -449,9 +453,12 @@ async fn each_attempt_journals_its_own_warnings_when_others_wait() {
         of_service(&entries, "quick"),
         [
             (ms(0), started("quick", 1)),
-            (ms(2), warning("quick", 1, "quick: first")),
-            (ms(3), warning("quick", 1, "quick: second")),
-            (ms(5), succeeded::<u8>("quick", 1, Some(json!(2)))),
+            (ms(2), warning("quick", 1, "quick: attempt 1")),
+            (ms(3), warning("quick", 1, "quick: giving up on attempt 1")),
+            (ms(3), failed("quick", 1, "transient", Some(ms(100)))),
+            (ms(103), started("quick", 2)),
+            (ms(105), warning("quick", 2, "quick: attempt 2")),
+            (ms(107), succeeded::<u8>("quick", 2, Some(json!(2)))),
         ]
     );
     assert_eq!(
@@ -459,13 +466,18 @@ async fn each_attempt_journals_its_own_warnings_when_others_wait() {
         [
             (ms(0), started("slow", 1)),
             (ms(1), warning("slow", 1, "slow: cache cold")),
-            (ms(10), succeeded::<u8>("slow", 1, Some(json!(1)))),
+            (ms(201), succeeded::<u8>("slow", 1, Some(json!(1)))),
         ]
     );
-    // `slow`'s warning is written when its attempt ends, after `quick`'s success.
-    let position = |wanted: &Event| entries.iter().position(|e| &e.event == wanted);
+    // `slow`'s warning is written when its attempt ends, after all of `quick`'s entries.
+    let position = |wanted: &Event| {
+        entries
+            .iter()
+            .position(|entry| &entry.event == wanted)
+            .unwrap_or_else(|| panic!("{wanted:?} not journaled"))
+    };
     assert!(
-        position(&succeeded::<u8>("quick", 1, Some(json!(2))))
+        position(&succeeded::<u8>("quick", 2, Some(json!(2))))
             < position(&warning("slow", 1, "slow: cache cold"))
     );
 }

@@ -31,8 +31,9 @@ use crate::timestamp::Timestamp;
 /// (an `async fn` may not elide a lifetime parameter of a path type).
 pub struct Context<P> {
     /// The run's request. Invariant: it outlives this context. A context exists only inside a
-    /// [`ContextScope`], which borrows the request; services get `&Context` (it is neither
-    /// `Clone` nor constructible outside this crate, so it cannot be moved out or kept).
+    /// [`ContextScope`], which borrows the request (and the run's warnings); services get
+    /// `&Context` (it is neither `Clone` nor constructible outside this crate, so it cannot be
+    /// moved out or kept).
     request: NonNull<Request<P>>,
     service: &'static str,
     /// Set by the run before each attempt; atomic so that the context stays `Sync`.
@@ -47,8 +48,8 @@ pub struct Context<P> {
     warned: AtomicBool,
     max_attempts: u32,
     /// Where a journaled run keeps its warnings until their attempts end; `None` if the run is
-    /// not journaled. Invariant: it outlives this context, as the request does. Shared by the
-    /// run's contexts, so that a context owns nothing to drop.
+    /// not journaled. Invariant: it outlives this context, as the request does. One list for
+    /// the run's contexts, so that a context owns nothing to drop.
     warnings: Option<NonNull<Warnings>>,
 }
 
@@ -56,8 +57,8 @@ pub struct Context<P> {
 /// each attempt ends.
 #[derive(Debug)]
 pub(crate) struct Warnings {
-    /// When the run started: a warning's offset is from then.
-    start: tokio::time::Instant,
+    /// When the run started: every entry's offset is from then.
+    pub(crate) start: tokio::time::Instant,
     pending: Mutex<Vec<Warning>>,
 }
 
@@ -245,9 +246,9 @@ impl<P> Context<P> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(warning);
-            // After the push, and read by the same task that warned: a service's attempts run
-            // on its task, which takes their warnings when each attempt ends.
-            self.warned.store(true, Ordering::Relaxed);
+            // After the push: whoever sees the flag (the service's task, when the attempt ends)
+            // finds the warning.
+            self.warned.store(true, Ordering::Release);
         }
     }
 
@@ -259,17 +260,18 @@ impl<P> Context<P> {
 
     /// Whether this service recorded warnings since they were last taken.
     pub(crate) fn has_warnings(&self) -> bool {
-        self.warned.load(Ordering::Relaxed)
+        self.warned.load(Ordering::Acquire)
     }
 
     /// Takes the warnings this service recorded, in the order it recorded them.
     pub(crate) fn take_warnings(&self) -> Vec<Warning> {
         match self.warnings() {
-            Some(warnings) if self.warned.swap(false, Ordering::Relaxed) => warnings
+            Some(warnings) if self.warned.swap(false, Ordering::Acquire) => warnings
                 .pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                // Services' names are unique within an orchestration.
+                // Services' names are unique within an orchestration (one listed twice does not
+                // compile), and the journal tells them apart by name too.
                 .extract_if(.., |warning| warning.service == self.service)
                 .collect(),
             _ => Vec::new(),

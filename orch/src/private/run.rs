@@ -96,8 +96,8 @@ pub struct Run<'r, P, J: ?Sized> {
 
 struct Journaled {
     event_id: Arc<str>,
-    start: tokio::time::Instant,
-    /// The services' warnings, until their attempts end.
+    /// The run's start (every entry's offset is from then), and the services' warnings until
+    /// their attempts end.
     warnings: Warnings,
 }
 
@@ -105,7 +105,7 @@ impl Journaled {
     /// The entry for `event` now.
     #[inline]
     fn entry(&self, event: impl FnOnce() -> Event) -> JournalEntry {
-        let offset = self.start.elapsed();
+        let offset = self.warnings.start.elapsed();
         self.entry_at(Timestamp::now(), offset, event)
     }
 
@@ -135,20 +135,18 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         options: &RunOptions,
         declared: Declared,
     ) -> Self {
-        let journaled = J::ENABLED.then(|| {
-            let start = tokio::time::Instant::now();
-            Journaled {
-                event_id: Arc::from(request.event_id.as_str()),
-                start,
-                warnings: Warnings::new(start),
-            }
+        let journaled = J::ENABLED.then(|| Journaled {
+            event_id: Arc::from(request.event_id.as_str()),
+            warnings: Warnings::new(tokio::time::Instant::now()),
         });
         let deadline = match (declared.deadline, options.deadline_is_set()) {
             (None, false) => None,
             _ => {
                 let start = journaled
                     .as_ref()
-                    .map_or_else(tokio::time::Instant::now, |journaled| journaled.start);
+                    .map_or_else(tokio::time::Instant::now, |journaled| {
+                        journaled.warnings.start
+                    });
                 let declared = declared
                     .deadline
                     .and_then(|deadline| start.checked_add(deadline));
