@@ -482,6 +482,91 @@ async fn each_attempt_journals_its_own_warnings_when_others_wait() {
     );
 }
 
+/// A payload and an output whose `Serialize` notes if it runs while a journal makes an entry.
+mod watched {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Set by `Watchful` while it makes an entry: a journal may hold its lock then.
+    pub static MAKING: AtomicBool = AtomicBool::new(false);
+    /// How many serializations ran while `MAKING` was set.
+    pub static INSIDE: AtomicUsize = AtomicUsize::new(0);
+    pub static SERIALIZED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A user type: its `Serialize` is user code.
+    #[derive(Debug)]
+    pub struct Watched(pub u8);
+
+    impl serde::Serialize for Watched {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            if MAKING.load(Ordering::SeqCst) {
+                INSIDE.fetch_add(1, Ordering::SeqCst);
+            }
+            SERIALIZED.fetch_add(1, Ordering::SeqCst);
+            serializer.serialize_u8(self.0)
+        }
+    }
+
+    /// A journal that writes at once, as the in-memory one does, making each entry under a lock.
+    #[derive(Default)]
+    pub struct Watchful(pub std::sync::Mutex<Vec<JournalEntry>>);
+
+    impl Journal for Watchful {
+        const WRITES_NOW: bool = true;
+
+        fn record(
+            &self,
+            entry: JournalEntry,
+        ) -> impl std::future::Future<Output = Result<(), orch::JournalError>> + Send {
+            std::future::ready(self.record_now(|| entry))
+        }
+
+        fn record_now(
+            &self,
+            entry: impl FnOnce() -> JournalEntry,
+        ) -> Result<(), orch::JournalError> {
+            let mut entries = self.0.lock().unwrap();
+            MAKING.store(true, Ordering::SeqCst);
+            let entry = entry();
+            MAKING.store(false, Ordering::SeqCst);
+            entries.push(entry);
+            Ok(())
+        }
+    }
+
+    #[service]
+    pub async fn echo(ctx: &Context<Watched>) -> Result<Watched, Infallible> {
+        Ok(Watched(ctx.payload().0 + 1))
+    }
+
+    orchestration! {
+        pub watched(Watched) { echo }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_serialize_of_the_users_runs_while_a_journal_makes_an_entry() {
+    use std::sync::atomic::Ordering;
+    let journal = watched::Watchful::default();
+    let report = watched::watched::orchestrate(&request(watched::Watched(1)), &journal).await;
+    assert_eq!(report.echo.output().map(|output| output.0), Some(2));
+    // The payload, for the run's start, and the output, for the success: both recorded.
+    assert_eq!(watched::SERIALIZED.load(Ordering::SeqCst), 2);
+    let events: Vec<Event> = journal
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|entry| entry.event.clone())
+        .collect();
+    let Event::RunStarted { payload, .. } = &events[0] else {
+        panic!("expected run_started, got {:?}", events[0]);
+    };
+    assert_eq!(payload, &Some(json!(1)));
+    assert!(events.contains(&succeeded::<watched::Watched>("echo", 1, Some(json!(2)))));
+    assert_eq!(watched::INSIDE.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn two_runs_into_one_journal_are_told_apart_by_event_id() {
     let journal = InMemoryJournal::new();
