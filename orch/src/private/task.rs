@@ -354,8 +354,9 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
         impl<A, Fut, K> Drop for WriteDone<A, Fut, K> {
             #[inline(always)]
             fn drop(&mut self) {
-                // SAFETY: the place is valid, and what it held was dropped (or leaked, if a
-                // drop panicked), so it is overwritten without being dropped.
+                // SAFETY: the place is valid, and what it held was moved out or dropped (a
+                // drop that panics still drops the rest), so it is overwritten without being
+                // dropped.
                 unsafe { std::ptr::write(self.0, State::Done) }
             }
         }
