@@ -135,8 +135,8 @@ async fn the_run_starts_and_finishes_with_its_request_status_and_summary() {
         first.event,
         Event::RunStarted {
             orchestration: "journaled".into(),
-            tenant_id: "tenant-1".to_owned(),
-            organization_id: "org-1".to_owned(),
+            tenant_id: "tenant-1".into(),
+            organization_id: "org-1".into(),
             payload_type: type_name::<Cart>().into(),
             payload: Some(json!({"items": ["kbd", "cable"], "coupon": null})),
             // Recorded by durable orchestrations only.

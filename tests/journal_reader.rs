@@ -60,8 +60,8 @@ fn started(event_id: &str, tenant_id: &str, seconds: u64) -> JournalEntry {
         seconds,
         Event::RunStarted {
             orchestration: "checkout".into(),
-            tenant_id: tenant_id.to_owned(),
-            organization_id: "org".to_owned(),
+            tenant_id: tenant_id.into(),
+            organization_id: "org".into(),
             payload_type: "u32".into(),
             payload: Some(serde_json::json!(7)),
             fingerprint: None,

@@ -237,8 +237,8 @@ impl History {
             {
                 if history.started_at.is_none() {
                     history.orchestration = orchestration.to_string();
-                    history.tenant_id.clone_from(tenant_id);
-                    history.organization_id.clone_from(organization_id);
+                    history.tenant_id = tenant_id.to_string();
+                    history.organization_id = organization_id.to_string();
                     history.started_at = Some(entry.at);
                 }
                 let number = history.executions.len() + 1;

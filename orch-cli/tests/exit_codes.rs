@@ -95,8 +95,8 @@ fn run(event_id: &str, seconds: u64) -> Vec<JournalEntry> {
             seconds,
             Event::RunStarted {
                 orchestration: "checkout".into(),
-                tenant_id: "tenant-eu".to_owned(),
-                organization_id: "org-shop".to_owned(),
+                tenant_id: "tenant-eu".into(),
+                organization_id: "org-shop".into(),
                 payload_type: "u32".into(),
                 payload: Some(serde_json::json!(1)),
                 fingerprint: None,

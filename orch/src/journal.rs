@@ -221,9 +221,9 @@ pub enum Event {
         /// The orchestration's name.
         orchestration: Cow<'static, str>,
         /// [`Request::tenant_id`](crate::Request::tenant_id).
-        tenant_id: String,
+        tenant_id: Arc<str>,
         /// [`Request::organization_id`](crate::Request::organization_id).
-        organization_id: String,
+        organization_id: Arc<str>,
         /// The payload's Rust type.
         payload_type: Cow<'static, str>,
         /// The payload as JSON; absent if its type does not implement `Serialize` or failed to

@@ -136,7 +136,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         declared: Declared,
     ) -> Self {
         let journaled = J::ENABLED.then(|| Journaled {
-            event_id: Arc::from(request.event_id.as_str()),
+            event_id: request.event_id.clone(),
             warnings: Warnings::new(tokio::time::Instant::now()),
         });
         let deadline = match (declared.deadline, options.deadline_is_set()) {

@@ -117,8 +117,8 @@ struct Row {
 enum RunRow {
     Started {
         orchestration: String,
-        tenant_id: String,
-        organization_id: String,
+        tenant_id: Arc<str>,
+        organization_id: Arc<str>,
         at: String,
     },
     Finished {
