@@ -289,29 +289,26 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         replay: Option<&Replay>,
     ) {
         tracing::debug!("run started");
+        // Without a journal, nothing here is compiled: not even a `None` payload to drop.
         if J::ENABLED {
             // Its start and end, and each service's start and success.
             self.journal
                 .reserve(services.saturating_mul(2).saturating_add(2));
+            // Serialized before the write, as an output is: a journal may make the entry under
+            // its lock, and the user's `Serialize` must not run there.
+            let payload = payload_json(&self.request.payload);
+            record!(
+                self,
+                Event::RunStarted {
+                    orchestration: Cow::Borrowed(self.orchestration),
+                    tenant_id: self.request.tenant_id.clone(),
+                    organization_id: self.request.organization_id.clone(),
+                    payload_type: Cow::Borrowed(type_name::<P>()),
+                    payload,
+                    fingerprint: replay.map(Replay::fingerprint),
+                }
+            );
         }
-        // Serialized before the write, as an output is: a journal may make the entry under its
-        // lock, and the user's `Serialize` must not run there.
-        let payload = if J::ENABLED {
-            payload_json(&self.request.payload)
-        } else {
-            None
-        };
-        record!(
-            self,
-            Event::RunStarted {
-                orchestration: Cow::Borrowed(self.orchestration),
-                tenant_id: self.request.tenant_id.clone(),
-                organization_id: self.request.organization_id.clone(),
-                payload_type: Cow::Borrowed(type_name::<P>()),
-                payload,
-                fingerprint: replay.map(Replay::fingerprint),
-            }
-        );
         for &(service, attempt, status) in replay.map_or(&[][..], Replay::replayed) {
             tracing::info!(
                 service,
