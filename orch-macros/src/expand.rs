@@ -800,6 +800,21 @@ fn service_future(
                 }
             }
         });
+    // When every dependency is required, the common case (all succeeded) is one load and
+    // compare each; the general check below is what a waiting or failed dependency takes.
+    let all_succeeded = (!deps.is_empty()
+        && deps.iter().all(|&(_, mode)| mode == DepMode::Required))
+    .then(|| {
+        let outputs = deps.iter().map(|&(dep, _)| {
+            let dep_slot = &services[dep].slot;
+            quote!(#dep_slot.output())
+        });
+        quote! {
+            if let (#(::core::option::Option::Some(#locals),)*) = (#(#outputs,)*) {
+                return ::orch::__private::Poll::Ready(::core::result::Result::Ok((#(#locals,)*)));
+            }
+        }
+    });
     // The dependencies' check comes first, so that the arguments' types are known from the
     // dependencies' outputs when the call is checked against the service's parameters.
     quote! {
@@ -809,6 +824,7 @@ fn service_future(
             &#context,
             #index,
             || {
+                #all_succeeded
                 #(#reads)*
                 #(#skips)*
                 match (#(#locals,)*) {
