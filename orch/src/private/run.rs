@@ -208,14 +208,24 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     /// pass would start next, not only those of the next wake-up.
     #[inline]
     pub fn interruption(&self) -> Option<&Interruption> {
-        if self.interruption.get().is_none()
-            && self
-                .cancellation
-                .as_ref()
-                .is_some_and(Cancellation::is_cancelled)
-        {
-            self.interrupt(Interruption::Cancelled);
+        // Asked before every service's start: one load when the run goes on.
+        match self.interruption.get() {
+            Some(why) => Some(why),
+            None => self.cancelled_now(),
         }
+    }
+
+    /// Interrupts the run if its cancellation handle was cancelled; the interruption then.
+    #[inline]
+    fn cancelled_now(&self) -> Option<&Interruption> {
+        if !self
+            .cancellation
+            .as_ref()
+            .is_some_and(Cancellation::is_cancelled)
+        {
+            return None;
+        }
+        self.interrupt(Interruption::Cancelled);
         self.interruption.get()
     }
 
