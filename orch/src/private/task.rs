@@ -220,9 +220,11 @@ where
                 } => {
                     // The attempt's number, as it was started: without a journal, always 1.
                     let number = if J::ENABLED { unit.ctx.attempt() } else { 1 };
-                    let polled = {
-                        let _entered = span.as_ref().map(tracing::Span::enter);
-                        catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)))
+                    let poll = || catch_unwind(AssertUnwindSafe(|| attempt.poll(cx)));
+                    // One test of the span, not one to enter it and one to leave it.
+                    let polled = match span {
+                        Some(span) => span.in_scope(poll),
+                        None => poll(),
                     };
                     let error = match polled {
                         Ok(Poll::Pending) => return Poll::Pending,
