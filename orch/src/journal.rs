@@ -215,6 +215,9 @@ pub struct JournalEntry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
+// An explicit tag: every entry a journal keeps is dropped, and the drop code then reads one byte
+// to find the variant instead of decoding it from a niche in a string's capacity.
+#[repr(u8)]
 pub enum Event {
     /// The run started.
     RunStarted {
