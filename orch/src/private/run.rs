@@ -397,8 +397,11 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     /// `None` rather than a disabled span, which costs a call to drop.
     #[inline]
     pub(super) fn attempt_span<S: Service>(&self, attempt: u32) -> Option<tracing::Span> {
-        self.attempt_spans
-            .then(|| tracing::info_span!("orch.attempt", service = S::NAME, attempt))
+        if self.attempt_spans {
+            Some(attempt_span(S::NAME, attempt))
+        } else {
+            None
+        }
     }
 
     /// Judges a failed attempt: returns its error, either the delay before the next attempt or
@@ -746,6 +749,14 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
     };
     // Only this service's task sets its slot, once.
     slot.store(outcome);
+}
+
+/// Out of line, and not generic: only with a subscriber, and the macro's code is large, where
+/// `Run::attempt_span` is inlined into the plan's poll once per service.
+#[cold]
+#[inline(never)]
+fn attempt_span(service: &'static str, attempt: u32) -> tracing::Span {
+    tracing::info_span!("orch.attempt", service, attempt)
 }
 
 fn started<S: Service>(attempt: u32) -> Event {
