@@ -4,8 +4,10 @@
 # `cargo build` of a generated binary, after its dependencies are built, timed with `date`; not
 # incremental, so each figure is a whole build of the generated crate.
 #
-#   bash benches/compile_time.sh            # 50 100 200
-#   bash benches/compile_time.sh 120        # other sizes
+#   bash benches/compile_time.sh                      # 50 100 200
+#   bash benches/compile_time.sh 120                  # other sizes
+#   PROFILE=release bash benches/compile_time.sh 100  # a release build
+#   CARGO_PROFILE_DEV_DEBUG=line-tables-only bash benches/compile_time.sh 100  # less debug info
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -54,16 +56,17 @@ export CARGO_TARGET_DIR=$work/target
 # A full build of the generated crate each time: incremental compilation would reuse the last
 # build's work after the `touch` below and time almost nothing.
 export CARGO_INCREMENTAL=0
-printf '%-8s %6s %10s\n' shape services seconds
+profile=${PROFILE:-dev}
+printf '%-8s %6s %10s  (%s)\n' shape services seconds "$profile"
 for n in ${@:-50 100 200}; do
     for shape in chain wide; do
         name=${shape}_$n
         generate "$name" "$shape" "$n"
         # Build the dependencies first, so that only the generated crate is timed.
-        (cd "$work/$name" && cargo build -q 2>/dev/null || true)
+        (cd "$work/$name" && cargo build -q --profile "$profile" 2>/dev/null || true)
         touch "$work/$name/src/main.rs"
         start=$(date +%s.%N)
-        (cd "$work/$name" && cargo build -q)
+        (cd "$work/$name" && cargo build -q --profile "$profile")
         end=$(date +%s.%N)
         printf "%-8s %6s %10.2f\n" "$shape" "$n" "$(python3 -c "print($end - $start)")"
     done
