@@ -106,7 +106,8 @@ pin_project! {
             // None unless a subscriber took the run's span (`Run::attempt_span`).
             span: Option<tracing::Span>,
         },
-        Resumed { rest: Pin<Box<K>> },
+        // Polled out of line (see `Cold`).
+        Resumed { rest: Pin<Box<Cold<K>>> },
         Done,
     }
 }
@@ -253,7 +254,7 @@ where
                     }
                 }
                 StateProj::Resumed { rest } => {
-                    if poll_rest(rest.as_mut(), cx).is_pending() {
+                    if rest.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
                     state.set(State::Done);
@@ -270,7 +271,9 @@ where
             // where tasks are inlined, 87 instructions dearer per layered10 run without a journal.
             // Made out of line (the box and the old state's drop), it was 228 dearer: the
             // compiler then left the attempt's `catch_unwind` and its span's drop out of line.
-            let rest = Box::pin(resume(unit, call, resumption));
+            let rest = Box::pin(Cold {
+                future: resume(unit, call, resumption),
+            });
             state.set(State::Resumed { rest });
         }
     }
@@ -322,7 +325,7 @@ where
             // Only the boxed rest writes while the run waits.
             return Poll::Ready(());
         };
-        if poll_rest(rest.as_mut(), cx).is_pending() {
+        if rest.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         state.set(State::Done);
@@ -389,8 +392,11 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
 }
 
 pin_project! {
-    /// A future polled by a function of its own, never inlined: for the plan's cold paths,
-    /// which inlined into its `async` block would be most of that block's code.
+    /// A future polled by a function of its own, never inlined: for a task's cold paths, its
+    /// boxed rest (failures and retries, timeouts, awaited journal writes) and its stop. The
+    /// compiler inlined their whole state machines where the plan polls them, once per service:
+    /// three quarters of the plan's poll (layered10: 75 of 107 KB) and most of its `async`
+    /// block, and the bulk of a large plan's release build time.
     pub struct Cold<F> {
         #[pin]
         future: F,
@@ -404,15 +410,6 @@ impl<F: Future> Future for Cold<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         self.project().future.poll(cx)
     }
-}
-
-/// Polls the boxed rest of a task's work. Never inlined: the rest (failures and retries,
-/// timeouts, awaited journal writes) is the cold path, and the compiler inlined its whole state
-/// machine into the plan's poll, once per service: three quarters of that function's code
-/// (layered10: 75 of 107 KB), and the bulk of a large plan's build time.
-#[inline(never)]
-fn poll_rest<K: Future<Output = ()>>(rest: Pin<&mut K>, cx: &mut TaskContext<'_>) -> Poll<()> {
-    rest.poll(cx)
 }
 
 /// Frees the task's place among the services in flight, if it took one.
