@@ -26,7 +26,7 @@ use crate::outcome::{
     AttemptError, Failure, Interruption, Outcome, Skip, Status, StopReason, Success, Summary,
 };
 use crate::request::Request;
-use crate::retry::jitter_unit;
+use crate::retry::{RetryPolicy, jitter_unit};
 use crate::service::Service;
 use crate::timestamp::Timestamp;
 
@@ -92,6 +92,18 @@ pub struct Run<'r, P, J: ?Sized> {
     /// A task found no free place since the last pass began: a place freed later in the pass
     /// calls for another pass.
     starved: AtomicBool,
+}
+
+/// What [`Run::judge`] needs of a failed attempt, read from its error by [`Run::failed`].
+struct Failed {
+    /// The error's text, or the panic message.
+    text: String,
+    panicked: bool,
+    timed_out: bool,
+    /// Whether the error says not to retry.
+    permanent: bool,
+    /// The wait the error asked for.
+    retry_after: Option<Duration>,
 }
 
 struct Journaled {
@@ -406,7 +418,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Judges a failed attempt: returns its error, either the delay before the next attempt or
     /// why there is none, and the event that records it. `since_first` is how long ago the first
-    /// attempt started, when the policy has a retry budget.
+    /// attempt started, when the policy has a retry budget. Only what needs the service's error
+    /// type is here; the judgement is [`Run::judge`], one copy for all the plan's services.
     #[cold]
     fn failed<S: Service>(
         &self,
@@ -429,8 +442,37 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             // Never made by an attempt: only read back from the journal.
             AttemptError::Replayed(text) => (text.clone(), false, None),
         };
-        let policy = S::RETRY;
-        let next = if let AttemptError::Panicked(_) = error {
+        let failed = Failed {
+            text,
+            panicked: matches!(error, AttemptError::Panicked(_)),
+            timed_out: matches!(error, AttemptError::TimedOut(_)),
+            permanent,
+            retry_after,
+        };
+        let (next, event) = self.judge(S::NAME, &S::RETRY, index, attempt, failed, since_first);
+        (error, next, event)
+    }
+
+    /// The judgement of [`Run::failed`]: not generic over the service, so that a plan compiles it
+    /// once rather than once per service. `index` is the service's in the plan (for the jitter).
+    #[cold]
+    fn judge(
+        &self,
+        service: &'static str,
+        policy: &RetryPolicy,
+        index: u32,
+        attempt: u32,
+        failed: Failed,
+        since_first: Option<Duration>,
+    ) -> (Result<Duration, StopReason>, Event) {
+        let Failed {
+            text,
+            panicked,
+            timed_out,
+            permanent,
+            retry_after,
+        } = failed;
+        let next = if panicked {
             Err(StopReason::Panicked)
         } else if permanent {
             Err(StopReason::Permanent)
@@ -453,15 +495,13 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                 }
             }
         };
-        let panicked = matches!(error, AttemptError::Panicked(_));
-        let timed_out = matches!(error, AttemptError::TimedOut(_));
         if panicked {
-            tracing::error!(service = S::NAME, attempt, panic = %text, "attempt panicked");
+            tracing::error!(service, attempt, panic = %text, "attempt panicked");
         } else {
-            tracing::warn!(service = S::NAME, attempt, error = %text, ?next, "attempt failed");
+            tracing::warn!(service, attempt, error = %text, ?next, "attempt failed");
         }
         let event = Event::AttemptFailed {
-            service: Cow::Borrowed(S::NAME),
+            service: Cow::Borrowed(service),
             attempt,
             error: text,
             panicked,
@@ -470,7 +510,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             retry_in: next.ok(),
             stop: next.err(),
         };
-        (error, next, event)
+        (next, event)
     }
 
     /// Stores `S`'s outcome as skipped, because a dependency it needs did not succeed.
