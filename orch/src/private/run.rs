@@ -454,7 +454,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// The judgement of [`Run::failed`]: not generic over the service, so that a plan compiles it
-    /// once rather than once per service. `index` is the service's in the plan (for the jitter).
+    /// once rather than once per service. `index` is the service's position in the plan, which
+    /// seeds the jitter.
     #[cold]
     fn judge(
         &self,
