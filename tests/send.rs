@@ -144,3 +144,57 @@ async fn an_orchestration_with_dependencies_is_send_and_can_be_spawned() {
     });
     assert_eq!(spawned.await.expect("no panic").expect("nothing fails"), 30);
 }
+
+/// Services whose futures and outputs are not `Send`: their plan runs on a current-thread
+/// runtime, through retries and timeouts, and its future is not `Send`.
+mod local {
+    use std::rc::Rc;
+
+    use super::*;
+
+    #[service(
+        retry = RetryPolicy::DEFAULT.with_jitter(0.0).with_max_retries(1),
+        timeout = std::time::Duration::from_millis(50)
+    )]
+    pub async fn shared(ctx: &Context<u32>) -> Result<Rc<u32>, String> {
+        // Held across an await: the attempt's future is not `Send`.
+        let value = Rc::new(*ctx.payload());
+        tokio::time::sleep(ms(10)).await;
+        if ctx.attempt() == 1 {
+            return Err("first attempt".to_owned());
+        }
+        Ok(value)
+    }
+
+    #[service(depends_on = [shared])]
+    pub async fn read(_ctx: &Context<u32>, shared: &Rc<u32>) -> Result<u32, Infallible> {
+        Ok(**shared + 1)
+    }
+
+    orchestration! {
+        pub local(u32) { shared, read }
+    }
+}
+
+/// Implemented twice for a `Send` type, so that `assert_not_send` cannot infer `A` for it.
+trait AmbiguousIfSend<A> {}
+impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+
+/// Compiles only if `T` is not `Send`.
+fn assert_not_send<T: ?Sized + AmbiguousIfSend<A>, A>(_: &T) {}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_of_services_that_are_not_send_runs_on_its_thread_and_is_not_send() {
+    let request = Request::new("evt-local", "tenant", "org", 41);
+    let journal = InMemoryJournal::new();
+    let run = local::local::orchestrate(&request, &journal);
+    assert_not_send(&run);
+    let start = tokio::time::Instant::now();
+    let report = run.await;
+    assert_eq!(report.shared.output().map(|shared| **shared), Some(41));
+    assert_eq!(report.read.output(), Some(&42));
+    assert_eq!(report.shared.attempts(), 2);
+    // shared: 10 ms, 100 ms backoff, 10 ms.
+    assert_eq!(start.elapsed(), ms(120));
+}
