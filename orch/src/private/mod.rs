@@ -1,7 +1,9 @@
 //! What only generated code calls. Not a public API: it changes without notice.
 
+mod attempts;
 mod declared;
 mod deps;
+mod erased;
 mod plan;
 mod probe;
 mod replay;

@@ -5,26 +5,24 @@ use std::any::type_name;
 use std::borrow::Cow;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::attempts::{Attempt, Attempts, Failed};
 use super::declared::Declared;
+use super::erased::Erased;
 use super::replay::Replay;
-use super::slot::Slot;
+use super::slot::{AnySlot, Slot};
 use super::task::{Resumption, Unit};
 use super::watch::Watch;
-use std::task::Poll;
 
 use crate::cancellation::Cancellation;
 use crate::context::{Context, ContextScope, Warnings};
 use crate::journal::{Event, Journal, JournalEntry, JournalError, RunStatus};
 use crate::options::{RunOptions, earlier};
-use crate::outcome::{
-    AttemptError, Failure, Interruption, Outcome, Skip, Status, StopReason, Success, Summary,
-};
+use crate::outcome::{Interruption, Outcome, Skip, Status, StopReason, Summary};
 use crate::request::Request;
 use crate::retry::{RetryPolicy, jitter_unit};
 use crate::service::Service;
@@ -92,18 +90,6 @@ pub struct Run<'r, P, J: ?Sized> {
     /// A task found no free place since the last pass began: a place freed later in the pass
     /// calls for another pass.
     starved: AtomicBool,
-}
-
-/// What [`Run::judge`] needs of a failed attempt, read from its error by [`Run::failed`].
-struct Failed {
-    /// The error's text, or the panic message.
-    text: String,
-    panicked: bool,
-    timed_out: bool,
-    /// Whether the error says not to retry.
-    permanent: bool,
-    /// The wait the error asked for.
-    retry_after: Option<Duration>,
 }
 
 struct Journaled {
@@ -274,12 +260,13 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// Stores `S`'s outcome as cancelled by the run's interruption, once its task was stopped
-    /// or as its first attempt was to start; `attempt` is the attempt that was running, or
-    /// whose start was written, if one was.
-    pub async fn cancelled<S: Service>(
+    /// Stores the outcome of `service` as cancelled by the run's interruption, once its task
+    /// was stopped or as its first attempt was to start; `attempt` is the attempt that was
+    /// running, or whose start was written, if one was.
+    pub(super) async fn cancelled(
         &self,
-        slot: &OutcomeSlot<S::Output, S::Error>,
+        service: &'static str,
+        slot: Erased<&dyn AnySlot>,
         attempt: Option<u32>,
     ) {
         let why = self
@@ -287,7 +274,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             .get()
             .cloned()
             .unwrap_or(Interruption::Cancelled);
-        self.cancel::<S>(slot, why, attempt).await;
+        self.cancel(service, slot, why, attempt).await;
     }
 
     /// The context service `S` will see, for every attempt of this run.
@@ -405,57 +392,25 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         self.interruption().is_some()
     }
 
-    /// The span of attempt `attempt` of `S`: none unless a subscriber took the run's span.
-    /// `None` rather than a disabled span, which costs a call to drop.
+    /// The span of attempt `attempt` of `service`: none unless a subscriber took the run's
+    /// span. `None` rather than a disabled span, which costs a call to drop.
     #[inline]
-    pub(super) fn attempt_span<S: Service>(&self, attempt: u32) -> Option<tracing::Span> {
+    pub(super) fn attempt_span(
+        &self,
+        service: &'static str,
+        attempt: u32,
+    ) -> Option<tracing::Span> {
         if self.attempt_spans {
-            Some(attempt_span(S::NAME, attempt))
+            Some(new_attempt_span(service, attempt))
         } else {
             None
         }
     }
 
-    /// Judges a failed attempt: returns its error, either the delay before the next attempt or
+    /// Judges a failed attempt of `service`: returns either the delay before the next attempt or
     /// why there is none, and the event that records it. `since_first` is how long ago the first
-    /// attempt started, when the policy has a retry budget. Only what needs the service's error
-    /// type is here; the judgement is [`Run::judge`], one copy for all the plan's services.
-    #[cold]
-    fn failed<S: Service>(
-        &self,
-        index: u32,
-        attempt: u32,
-        error: AttemptError<S::Error>,
-        since_first: Option<Duration>,
-    ) -> (AttemptError<S::Error>, Result<Duration, StopReason>, Event) {
-        // The user's `Retryable` and `Display` run outside the attempt: a panic in them is
-        // caught here too, so that it stops nothing but this service.
-        let (text, permanent, retry_after) = match &error {
-            AttemptError::Error(error) => (
-                guarded(|| S::__describe_error(error))
-                    .unwrap_or_else(|panic| format!("<the error's description panicked: {panic}>")),
-                guarded(|| S::__is_permanent(error)).unwrap_or(true),
-                guarded(|| S::__retry_after(error)).unwrap_or(None),
-            ),
-            AttemptError::Panicked(message) => (message.clone(), true, None),
-            AttemptError::TimedOut(after) => (format!("timed out after {after:?}"), false, None),
-            // Never made by an attempt: only read back from the journal.
-            AttemptError::Replayed(text) => (text.clone(), false, None),
-        };
-        let failed = Failed {
-            text,
-            panicked: matches!(error, AttemptError::Panicked(_)),
-            timed_out: matches!(error, AttemptError::TimedOut(_)),
-            permanent,
-            retry_after,
-        };
-        let (next, event) = self.judge(S::NAME, &S::RETRY, index, attempt, failed, since_first);
-        (error, next, event)
-    }
-
-    /// The judgement of [`Run::failed`]: not generic over the service, so that a plan compiles it
-    /// once rather than once per service. `index` is the service's position in the plan, which
-    /// seeds the jitter.
+    /// attempt started, when the policy has a retry budget; `index` is the service's position in
+    /// the plan, which seeds the jitter.
     #[cold]
     fn judge(
         &self,
@@ -514,20 +469,20 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         (next, event)
     }
 
-    /// Stores `S`'s outcome as skipped, because a dependency it needs did not succeed.
-    pub async fn skip<S: Service>(&self, slot: &OutcomeSlot<S::Output, S::Error>, skip: Skip) {
+    /// Stores the outcome of `service` as skipped, because a dependency it needs did not succeed.
+    pub(super) async fn skip(&self, service: &'static str, slot: Erased<&dyn AnySlot>, skip: Skip) {
         tracing::info!(
-            service = S::NAME,
+            service,
             dependency = skip.dependency,
             cause = skip.cause,
             "service skipped"
         );
         // Held while its entry is written (see `Slot::hold`), as every outcome written here.
-        slot.hold(Outcome::Skipped(skip));
+        slot.hold_skipped(skip);
         record!(
             self,
             Event::ServiceSkipped {
-                service: Cow::Borrowed(S::NAME),
+                service: Cow::Borrowed(service),
                 dependency: Cow::Borrowed(skip.dependency),
                 cause: Cow::Borrowed(skip.cause),
             }
@@ -535,22 +490,23 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         slot.publish();
     }
 
-    /// Stores `S`'s outcome as cancelled because the run was interrupted by `why`.
-    async fn cancel<S: Service>(
+    /// Stores the outcome of `service` as cancelled because the run was interrupted by `why`.
+    async fn cancel(
         &self,
-        slot: &OutcomeSlot<S::Output, S::Error>,
+        service: &'static str,
+        slot: Erased<&dyn AnySlot>,
         why: Interruption,
         attempt: Option<u32>,
     ) {
-        tracing::info!(service = S::NAME, reason = %why, "service cancelled");
+        tracing::info!(service, reason = %why, "service cancelled");
         let reason = why.to_string();
-        slot.hold(Outcome::Cancelled(why));
+        slot.hold_cancelled(why);
         // The journal already failed if the run was interrupted; this only records in a journal
         // that works again, as a durable one may after a transient error.
         record!(
             self,
             Event::ServiceCancelled {
-                service: Cow::Borrowed(S::NAME),
+                service: Cow::Borrowed(service),
                 attempt,
                 reason,
             }
@@ -577,7 +533,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             "only a journal that writes at once is written inline"
         );
         let written = match &self.journaled {
-            Some(journaled) => self.write_now(|| journaled.entry(|| started::<S>(attempt))),
+            Some(journaled) => self.write_now(|| journaled.entry(|| started(S::NAME, attempt))),
             None => false,
         };
         if self.is_interrupted() {
@@ -607,14 +563,15 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
         // Serialized before the write: a journal may make the entry under its lock.
         let output = output_json::<S>(output);
-        self.write_now(|| journaled.entry(|| succeeded::<S>(attempt, output)));
+        let event = || succeeded(S::NAME, attempt, type_name::<S::Output>(), output);
+        self.write_now(|| journaled.entry(event));
     }
 
     /// Records the warnings of `S`'s attempt `attempt`, with a journal that writes at once.
     #[cold]
     fn warnings_now<S: Service>(&self, journaled: &Journaled, ctx: &Context<P>, attempt: u32) {
         for warning in ctx.take_warnings() {
-            let event = || warned::<S>(attempt, warning.message);
+            let event = || warned(S::NAME, attempt, warning.message);
             self.write_now(|| journaled.entry_at(warning.at, warning.offset, event));
         }
     }
@@ -651,10 +608,14 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 /// by the task, so every path but a first attempt's success (without a journal, or with one that
 /// writes at once) may allocate.
 ///
+/// Only this entry is compiled once per service, and it is small: the logic is [`drive`], one
+/// copy per plan, which reaches the service's typed parts (its futures, output and errors)
+/// through [`Attempt`].
+///
 /// [`Task`]: super::task::Task
 pub async fn resume<'a, S, P, J, A, C, Fut>(
     unit: Unit<'a, S, P, J>,
-    mut call: C,
+    call: C,
     from: Resumption<S::Error, A>,
 ) where
     S: Service,
@@ -669,102 +630,153 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
         ctx,
         index,
     } = unit;
-    let (args, mut attempt, mut ended) = match from {
-        Resumption::Skip(skip) => return run.skip::<S>(slot, skip).await,
-        Resumption::Cancel { started } => return run.cancelled::<S>(slot, started).await,
-        Resumption::Attempt { args, attempt } => (args, attempt, None),
+    // One await, of the shared driver: each await is code of this function's own.
+    let (start, args, ended) = match from {
+        Resumption::Skip(skip) => (Start::Skip(skip), None, None),
+        Resumption::Cancel { started } => (Start::Cancel { started }, None, None),
+        Resumption::Attempt { args, attempt } => (Start::Attempt(attempt), Some(args), None),
         Resumption::Ended {
             args,
             attempt,
             error,
-        } => (args, attempt, Some(error)),
+        } => (Start::Ended(attempt), Some(args), Some(error)),
+    };
+    let service = ServiceSpec {
+        name: S::NAME,
+        retry: S::RETRY,
+        timeout: S::TIMEOUT,
+        index,
+    };
+    let attempts = pin!(Attempts::<S, P, A, C, Fut>::new(
+        ctx, slot, args, call, ended
+    ));
+    // The future holding these holds the attempts, and with them `slot`: see `Erased`.
+    let (slot, attempts) = (
+        Erased::new(slot as &dyn AnySlot),
+        Erased::new(attempts as _),
+    );
+    drive(run, ctx, service, slot, attempts, start).await;
+}
+
+/// Where [`drive`] starts: a [`Resumption`] without its typed parts, which are in the
+/// service's [`Attempts`].
+enum Start {
+    /// A dependency it needs did not succeed.
+    Skip(Skip),
+    /// The run was interrupted as its first attempt was to start (`started`, if written).
+    Cancel { started: Option<u32> },
+    /// This attempt is to start.
+    Attempt(u32),
+    /// This attempt ended with an error, which the attempts keep.
+    Ended(u32),
+}
+
+/// What [`drive`] knows of its service.
+struct ServiceSpec {
+    name: &'static str,
+    retry: RetryPolicy,
+    timeout: Option<Duration>,
+    /// The service's position in the plan, which seeds the jitter.
+    index: u32,
+}
+
+/// A service's work from `start` until its outcome is stored: see [`resume`].
+async fn drive<'a, P, J: Journal + ?Sized>(
+    run: &'a Run<'a, P, J>,
+    ctx: &'a Context<P>,
+    service: ServiceSpec,
+    slot: Erased<&'a dyn AnySlot>,
+    mut attempts: Erased<Pin<&mut (dyn Attempt + 'a)>>,
+    start: Start,
+) {
+    let ServiceSpec {
+        name,
+        retry,
+        timeout,
+        index,
+    } = service;
+    let (mut attempt, mut ended) = match start {
+        Start::Skip(skip) => return run.skip(name, slot, skip).await,
+        Start::Cancel { started } => return run.cancelled(name, slot, started).await,
+        Start::Attempt(attempt) => (attempt, false),
+        Start::Ended(attempt) => (attempt, true),
     };
     // Read only when a budget needs it: a clock read costs more than a no-op service.
-    let first_start = S::RETRY.max_elapsed().map(|_| tokio::time::Instant::now());
-    let mut errors = Vec::new();
-    let outcome = loop {
-        let result = match ended.take() {
-            Some(error) => Err(error),
-            None => {
-                if let Some(why) = run.interruption() {
-                    return run.cancel::<S>(slot, why.clone(), None).await;
-                }
-                let mut written = false;
-                if J::ENABLED
-                    && let Some(journaled) = &run.journaled
-                {
-                    let write = run
-                        .journal
-                        .record(journaled.entry(|| started::<S>(attempt)));
-                    ctx.set_writing(true);
-                    written = run.written(write.await);
-                    ctx.set_writing(false);
-                }
-                if let Some(why) = run.interruption() {
-                    // Interrupted during the write, or by its failure: the attempt is not
-                    // called. A start that was written is ended by the cancellation naming it.
-                    return run
-                        .cancel::<S>(slot, why.clone(), written.then_some(attempt))
-                        .await;
-                }
-                ctx.start_attempt(attempt);
-                let span = run.attempt_span::<S>(attempt);
-                let mut future = pin!(call(ctx, args));
-                let returned = poll_fn(|cx| {
-                    let _entered = span.as_ref().map(tracing::Span::enter);
-                    match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                        Ok(Poll::Ready(Ok(output))) => Poll::Ready(Ok(output)),
-                        Ok(Poll::Ready(Err(error))) => Poll::Ready(Err(AttemptError::Error(error))),
-                        Ok(Poll::Pending) => Poll::Pending,
-                        Err(payload) => Poll::Ready(Err(AttemptError::Panicked(panic_message(
-                            payload.as_ref(),
-                        )))),
-                    }
-                });
-                let result = match S::TIMEOUT {
-                    Some(timeout) => tokio::time::timeout(timeout, returned)
-                        .await
-                        .unwrap_or(Err(AttemptError::TimedOut(timeout))),
-                    None => returned.await,
-                };
-                ctx.end_attempt();
-                result
+    let first_start = retry.max_elapsed().map(|_| tokio::time::Instant::now());
+    loop {
+        let success = if std::mem::take(&mut ended) {
+            false
+        } else {
+            if let Some(why) = run.interruption() {
+                return run.cancel(name, slot, why.clone(), None).await;
             }
+            let mut written = false;
+            if J::ENABLED
+                && let Some(journaled) = &run.journaled
+            {
+                let write = run
+                    .journal
+                    .record(journaled.entry(|| started(name, attempt)));
+                ctx.set_writing(true);
+                written = run.written(write.await);
+                ctx.set_writing(false);
+            }
+            if let Some(why) = run.interruption() {
+                // Interrupted during the write, or by its failure: the attempt is not called.
+                // A start that was written is ended by the cancellation naming it.
+                return run
+                    .cancel(name, slot, why.clone(), written.then_some(attempt))
+                    .await;
+            }
+            ctx.start_attempt(attempt);
+            let span = run.attempt_span(name, attempt);
+            attempts.as_mut().call();
+            let returned = poll_fn(|cx| {
+                let _entered = span.as_ref().map(tracing::Span::enter);
+                attempts.as_mut().poll_attempt(cx)
+            });
+            let succeeded = match timeout {
+                Some(timeout) => {
+                    let returned = tokio::time::timeout(timeout, returned).await;
+                    returned.unwrap_or_else(|_| {
+                        attempts.as_mut().time_out(timeout);
+                        false
+                    })
+                }
+                None => returned.await,
+            };
+            ctx.end_attempt();
+            succeeded
         };
         if run.journaled.is_some() {
             ctx.set_writing(true);
             for warning in ctx.take_warnings() {
-                record!(run, at: warning.at, warning.offset, warned::<S>(attempt, warning.message));
+                record!(run, at: warning.at, warning.offset, warned(name, attempt, warning.message));
             }
             ctx.set_writing(false);
         }
-        let error = match result {
-            Ok(output) if run.journaled.is_some() => {
-                let event = succeeded::<S>(attempt, output_json::<S>(&output));
+        if success {
+            if run.journaled.is_some() {
+                let event = succeeded(
+                    name,
+                    attempt,
+                    attempts.output_type(),
+                    attempts.output_json(),
+                );
                 // Held while its entry is written: a dependent starts only once the success is
                 // recorded, and a run interrupted meanwhile lets the write finish and reports
                 // the success (`Task::stop`).
-                slot.hold(Outcome::Succeeded(Success {
-                    output,
-                    attempts: attempt,
-                    replayed: false,
-                }));
+                attempts.as_mut().store_success(attempt, true);
                 record!(run, event);
                 slot.publish();
-                return;
+            } else {
+                attempts.as_mut().store_success(attempt, false);
             }
-            Ok(output) => {
-                break Outcome::Succeeded(Success {
-                    output,
-                    attempts: attempt,
-                    replayed: false,
-                });
-            }
-            Err(error) => error,
-        };
+            return;
+        }
         let since_first = first_start.map(|start| start.elapsed());
-        let (error, next, event) = run.failed::<S>(index, attempt, error, since_first);
-        errors.push(error);
+        let failed = attempts.as_mut().failed();
+        let (next, event) = run.judge(name, &retry, index, attempt, failed, since_first);
         match next {
             Ok(delay) => {
                 ctx.set_writing(true);
@@ -776,10 +788,10 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
                 }
             }
             Err(stop) => {
-                slot.hold(Outcome::Failed(Failure::from_attempts(errors, stop)));
+                attempts.as_mut().hold_failure(stop);
                 // Before the write: nothing may start once a service failed in a fail-fast run.
                 if run.fail_fast {
-                    run.interrupt(Interruption::FailFast { service: S::NAME });
+                    run.interrupt(Interruption::FailFast { service: name });
                 }
                 record!(run, event);
                 slot.publish();
@@ -787,29 +799,27 @@ pub async fn resume<'a, S, P, J, A, C, Fut>(
             }
         }
         attempt += 1;
-    };
-    // Only this service's task sets its slot, once.
-    slot.store(outcome);
+    }
 }
 
 /// Out of line, and not generic: only with a subscriber, and the macro's code is large, where
 /// `Run::attempt_span` is inlined into the plan's poll once per service.
 #[cold]
 #[inline(never)]
-fn attempt_span(service: &'static str, attempt: u32) -> tracing::Span {
+fn new_attempt_span(service: &'static str, attempt: u32) -> tracing::Span {
     tracing::info_span!("orch.attempt", service, attempt)
 }
 
-fn started<S: Service>(attempt: u32) -> Event {
+fn started(service: &'static str, attempt: u32) -> Event {
     Event::AttemptStarted {
-        service: Cow::Borrowed(S::NAME),
+        service: Cow::Borrowed(service),
         attempt,
     }
 }
 
-fn warned<S: Service>(attempt: u32, message: String) -> Event {
+fn warned(service: &'static str, attempt: u32, message: String) -> Event {
     Event::Warning {
-        service: Cow::Borrowed(S::NAME),
+        service: Cow::Borrowed(service),
         attempt,
         message,
     }
@@ -817,11 +827,16 @@ fn warned<S: Service>(attempt: u32, message: String) -> Event {
 
 // Inlined, so that the event is made in its entry rather than copied into it.
 #[inline]
-fn succeeded<S: Service>(attempt: u32, output: Option<serde_json::Value>) -> Event {
+fn succeeded(
+    service: &'static str,
+    attempt: u32,
+    output_type: &'static str,
+    output: Option<serde_json::Value>,
+) -> Event {
     Event::AttemptSucceeded {
-        service: Cow::Borrowed(S::NAME),
+        service: Cow::Borrowed(service),
         attempt,
-        output_type: Cow::Borrowed(type_name::<S::Output>()),
+        output_type: Cow::Borrowed(output_type),
         output,
     }
 }
@@ -830,12 +845,12 @@ fn succeeded<S: Service>(attempt: u32, output: Option<serde_json::Value>) -> Eve
 // Always inlined: made on every journaled success, and left out of line by the compiler after
 // an unrelated change, it cost 19 instructions more per success (layered10).
 #[inline(always)]
-fn output_json<S: Service>(output: &S::Output) -> Option<serde_json::Value> {
+pub(super) fn output_json<S: Service>(output: &S::Output) -> Option<serde_json::Value> {
     catch_unwind(AssertUnwindSafe(|| S::__output_json(output))).unwrap_or(None)
 }
 
 /// Runs `f`, turning a panic into `Err(message)`.
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(super) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))
 }
 

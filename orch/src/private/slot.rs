@@ -11,7 +11,7 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::outcome::Outcome;
+use crate::outcome::{Interruption, Outcome, Skip};
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
@@ -154,6 +154,31 @@ impl<T, E> Slot<Outcome<T, E>> {
             // SAFETY: as above: SUCCEEDED is stored only with a success.
             _ => unsafe { std::hint::unreachable_unchecked() },
         }
+    }
+}
+
+/// An outcome slot whatever its service's types, for the run's code shared by every service:
+/// the outcomes it stores need no output or error.
+pub(super) trait AnySlot {
+    /// Holds a skip until its entry is written (see [`Slot::hold`]).
+    fn hold_skipped(&self, skip: Skip);
+    /// Holds a cancellation until its entry is written (see [`Slot::hold`]).
+    fn hold_cancelled(&self, why: Interruption);
+    /// See [`Slot::publish`].
+    fn publish(&self) -> bool;
+}
+
+impl<T, E> AnySlot for Slot<Outcome<T, E>> {
+    fn hold_skipped(&self, skip: Skip) {
+        self.hold(Outcome::Skipped(skip));
+    }
+
+    fn hold_cancelled(&self, why: Interruption) {
+        self.hold(Outcome::Cancelled(why));
+    }
+
+    fn publish(&self) -> bool {
+        Slot::publish(self)
     }
 }
 

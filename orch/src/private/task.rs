@@ -17,7 +17,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::erased::{Erased, Tied};
 use super::run::{OutcomeSlot, Run, panic_message};
+use super::slot::AnySlot;
 use crate::context::Context;
 use crate::journal::Journal;
 use crate::outcome::{AttemptError, Outcome, Skip, Success};
@@ -207,7 +209,7 @@ where
                             };
                             unit.ctx.start_attempt(number);
                             let attempt = call(unit.ctx, args);
-                            let span = unit.run.attempt_span::<S>(number);
+                            let span = unit.run.attempt_span(S::NAME, number);
                             // SAFETY: in the `Waiting` arm.
                             unsafe { state.as_mut().start(attempt, args, span) };
                             continue;
@@ -288,36 +290,72 @@ where
     /// journal gets what the report will say. From there the task calls no service (the run is
     /// interrupted): it writes, then stores its outcome or cancels itself.
     ///
-    /// Polled out of line ([`Cold`]): only an interrupted run stops its tasks.
-    pub fn stop(self: Pin<&mut Self>) -> Cold<impl Future<Output = ()>> {
+    /// Polled out of line ([`Cold`]): only an interrupted run stops its tasks. The stopping is
+    /// [`stopping`], compiled once per plan, not once per service.
+    pub fn stop(self: Pin<&mut Self>) -> Cold<Tied<'_, Self, impl Future<Output = ()>>> {
+        let Unit { run, slot, .. } = self.unit;
+        // `Tied`: the stopping future reaches the task only through an `Erased`.
+        let (slot, task) = (Erased::new(slot as &dyn AnySlot), Erased::new(self as _));
         Cold {
-            future: self.stopping(),
+            future: Tied::new(stopping(run, S::NAME, slot, task)),
         }
     }
+}
 
-    async fn stopping(mut self: Pin<&mut Self>) {
-        if self.unit.slot.is_held() || self.unit.ctx.is_writing() {
-            std::future::poll_fn(|cx| self.as_mut().finish_writing(cx)).await;
-        }
-        let unit = self.unit;
-        let this = self.project();
-        let mut state = pinned(this.state);
-        if matches!(*state, State::Done) {
-            return;
-        }
-        let running = unit.ctx.running_attempt();
-        unit.ctx.end_attempt();
-        state.set(State::Done);
-        leave(unit, this.entered);
-        match (this.deps)() {
-            // As in a run that was not interrupted.
-            Poll::Ready(Err(skip)) => unit.run.skip::<S>(unit.slot, skip).await,
-            _ => unit.run.cancelled::<S>(unit.slot, running).await,
-        }
-    }
+/// A task as [`stopping`] sees it, whatever its service.
+trait Stop {
+    /// Whether the task is inside a journal write, which it finishes before it stops.
+    fn is_writing(&self) -> bool;
 
     /// Polls the boxed rest of a task that is writing to the journal until it is done. Not
     /// [`Task::poll`], which is inlined into the plan's poll: this is the plan's cold path.
+    fn finish_writing(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()>;
+
+    /// Stops the task where it is; what its outcome is to be, unless it has one.
+    fn halt(self: Pin<&mut Self>) -> Option<Halted>;
+}
+
+/// The outcome of a task stopped before it had one.
+enum Halted {
+    /// A dependency it needs did not succeed.
+    Skipped(Skip),
+    /// It is cancelled; `running` is the attempt it ran, if it was running one.
+    Cancelled { running: Option<u32> },
+}
+
+/// See [`Task::stop`].
+async fn stopping<'s, 'a: 's, P, J: Journal + ?Sized>(
+    run: &'a Run<'a, P, J>,
+    service: &'static str,
+    slot: Erased<&'a dyn AnySlot>,
+    mut task: Erased<Pin<&'s mut (dyn Stop + 's)>>,
+) {
+    if task.is_writing() {
+        std::future::poll_fn(|cx| task.as_mut().finish_writing(cx)).await;
+    }
+    match task.as_mut().halt() {
+        None => {}
+        // As in a run that was not interrupted.
+        Some(Halted::Skipped(skip)) => run.skip(service, slot, skip).await,
+        Some(Halted::Cancelled { running }) => run.cancelled(service, slot, running).await,
+    }
+}
+
+impl<'a, S, P, J, A, D, C, R, Fut, K> Stop for Task<'a, S, P, J, A, D, C, R, Fut, K>
+where
+    S: Service,
+    J: Journal + ?Sized,
+    A: Copy,
+    D: FnMut() -> Poll<Result<A, Skip>>,
+    C: FnMut(&'a Context<P>, A) -> Fut,
+    Fut: Future<Output = Result<S::Output, S::Error>>,
+    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K,
+    K: Future<Output = ()>,
+{
+    fn is_writing(&self) -> bool {
+        self.unit.slot.is_held() || self.unit.ctx.is_writing()
+    }
+
     fn finish_writing(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.project();
         let mut state = pinned(this.state);
@@ -331,6 +369,23 @@ where
         state.set(State::Done);
         leave(*this.unit, this.entered);
         Poll::Ready(())
+    }
+
+    fn halt(self: Pin<&mut Self>) -> Option<Halted> {
+        let unit = self.unit;
+        let this = self.project();
+        let mut state = pinned(this.state);
+        if matches!(*state, State::Done) {
+            return None;
+        }
+        let running = unit.ctx.running_attempt();
+        unit.ctx.end_attempt();
+        state.set(State::Done);
+        leave(unit, this.entered);
+        Some(match (this.deps)() {
+            Poll::Ready(Err(skip)) => Halted::Skipped(skip),
+            _ => Halted::Cancelled { running },
+        })
     }
 }
 
