@@ -263,10 +263,15 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     });
 
     let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
-    let stops = checked.order.iter().map(|&i| {
-        let task = &services[i].future;
-        quote!(#task.as_mut().stop().await;)
-    });
+    let stops: Vec<TokenStream> = checked
+        .order
+        .iter()
+        .map(|&i| {
+            let task = &services[i].future;
+            quote!(#task.as_mut())
+        })
+        .collect();
+    let stops = balanced_pairs(&stops);
     let settings_const = format_ident!("__ORCH_SETTINGS_{}", name);
     let settings = settings(&orchestration.settings, &settings_const, &shared);
     let deadline_checks = deadline_checks(&services, checked, &orchestration.settings);
@@ -319,7 +324,7 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             if __run.interruption().is_some() {
                 // Whatever is still running or waiting stops here, in topological
                 // order: a service whose dependency was just cancelled is skipped.
-                #(#stops)*
+                ::orch::__private::stop_all(&__run, #stops).await;
             }
         }
         // The summary is read from the slots, so that the report is built once, in
@@ -968,4 +973,20 @@ fn doc_table(finish: &Finish, checked: &CheckedOrchestration, shape: &Shape) -> 
         shape.width
     ));
     table
+}
+
+/// `items` as a balanced tree of pairs, `((a, b), (c, d))`, in their order: one value for
+/// `stop_all`, whose type nests no deeper than the logarithm of their number (a list,
+/// `(a, (b, (c, ..)))`, would nest as deep as there are services, and every level's type would
+/// name all the deeper ones).
+fn balanced_pairs(items: &[TokenStream]) -> TokenStream {
+    match items {
+        [] => quote!(()),
+        [item] => item.clone(),
+        _ => {
+            let (first, second) = items.split_at(items.len() / 2);
+            let (first, second) = (balanced_pairs(first), balanced_pairs(second));
+            quote!((#first, #second))
+        }
+    }
 }

@@ -19,7 +19,7 @@ pub use probe::*;
 pub use replay::{Replay, fingerprint};
 pub use run::{OutcomeSlot, Run, assert_timeout, resume, status, take};
 pub use slot::Slot;
-pub use task::Task;
+pub use task::{Task, Tasks, stop_all};
 
 pub use crate::context::ContextScope;
 pub use core::pin::pin;
