@@ -346,11 +346,7 @@ impl<'s, 'a: 's, S, P, J, A, D, C, R, Fut, K> Tasks<'s>
 where
     S: Service,
     J: Journal + ?Sized,
-    A: Copy,
     D: FnMut() -> Poll<Result<A, Skip>>,
-    C: FnMut(&'a Context<P>, A) -> Fut,
-    Fut: Future<Output = Result<S::Output, S::Error>>,
-    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K,
     K: Future<Output = ()>,
 {
     fn erase(self, into: &mut Vec<Entry<'s>>) {
@@ -414,11 +410,7 @@ impl<'a, S, P, J, A, D, C, R, Fut, K> Stop for Task<'a, S, P, J, A, D, C, R, Fut
 where
     S: Service,
     J: Journal + ?Sized,
-    A: Copy,
     D: FnMut() -> Poll<Result<A, Skip>>,
-    C: FnMut(&'a Context<P>, A) -> Fut,
-    Fut: Future<Output = Result<S::Output, S::Error>>,
-    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K,
     K: Future<Output = ()>,
 {
     fn is_writing(&self) -> bool {
