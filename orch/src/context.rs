@@ -41,7 +41,7 @@ pub struct Context<P> {
     /// Whether an attempt is running: a run cancelled now journals it as ended by the cancel.
     in_attempt: AtomicBool,
     /// Whether the service's task is writing an entry that is not its outcome (a start, a
-    /// warning, a failure to retry): a run stopped now lets it finish (`Task::stop`).
+    /// warning, a failure to retry): a run stopped now lets it finish (`stop_all`).
     writing: AtomicBool,
     /// Whether this service's warnings wait in `warnings`: most attempts warn of nothing, and
     /// are then journaled without taking its lock.

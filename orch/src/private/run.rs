@@ -765,7 +765,7 @@ async fn drive<'a, P, J: Journal + ?Sized>(
                 );
                 // Held while its entry is written: a dependent starts only once the success is
                 // recorded, and a run interrupted meanwhile lets the write finish and reports
-                // the success (`Task::stop`).
+                // the success (`stop_all`).
                 attempts.as_mut().store_success(attempt, true);
                 record!(run, event);
                 slot.publish();

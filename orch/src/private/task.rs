@@ -509,7 +509,8 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
 
 pin_project! {
     /// A future polled by a function of its own, never inlined: for a task's cold paths, its
-    /// boxed rest (failures and retries, timeouts, awaited journal writes) and its stop. The
+    /// boxed rest (failures and retries, timeouts, awaited journal writes), and the stopping of
+    /// an interrupted run's tasks. The
     /// compiler inlined their whole state machines where the plan polls them, once per service:
     /// three quarters of the plan's poll (layered10: 75 of 107 KB) and most of its `async`
     /// block, and the bulk of a large plan's release build time.
