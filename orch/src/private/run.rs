@@ -608,9 +608,9 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 /// by the task, so every path but a first attempt's success (without a journal, or with one that
 /// writes at once) may allocate.
 ///
-/// Only this entry is compiled once per service, and it is small: the logic is [`drive`], one
+/// Only this entry is compiled once per service, and it is small: the logic is `drive`, one
 /// copy per plan, which reaches the service's typed parts (its futures, output and errors)
-/// through [`Attempt`].
+/// through `Attempt`.
 ///
 /// [`Task`]: super::task::Task
 pub async fn resume<'a, S, P, J, A, C, Fut>(

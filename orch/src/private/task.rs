@@ -294,7 +294,7 @@ where
 /// One future for all the tasks, compiled once per plan: an await per task made the plan's
 /// state machine one state per service, and its debug information grew with the square of the
 /// services (a 100-service debug build: 71 s, against 14 s without those awaits). Polled out
-/// of line ([`Cold`]): only an interrupted run stops its tasks.
+/// of line (`Cold`): only an interrupted run stops its tasks.
 pub fn stop_all<'s, 'a: 's, P, J: Journal + ?Sized, L: Tasks<'s>>(
     run: &'a Run<'a, P, J>,
     tasks: L,
