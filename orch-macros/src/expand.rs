@@ -249,29 +249,20 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         let __slots = (#(#new_slots,)*);
         let __contexts = (#(#new_contexts,)*);
     };
-    let futures_declared = checked
+    let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
+    let tasks_declared = checked
         .order
         .iter()
-        .map(|&i| service_future(&services, finish, checked, i));
-    let polls = checked.order.iter().map(|&i| {
-        let task = &services[i].future;
-        quote! {
-            if !#task.is_done() && #task.as_mut().poll(__cx).is_pending() {
-                __pending = true;
-            }
-        }
-    });
-
-    let names: Vec<&Ident> = services.iter().map(|s| &s.name).collect();
-    let stops: Vec<TokenStream> = checked
+        .map(|&i| service_task(&services, finish, checked, i));
+    let tasks: Vec<TokenStream> = checked
         .order
         .iter()
         .map(|&i| {
-            let task = &services[i].future;
+            let task = &services[i].task;
             quote!(#task.as_mut())
         })
         .collect();
-    let stops = balanced_pairs(&stops);
+    let tasks = balanced_pairs(&tasks);
     let settings_const = format_ident!("__ORCH_SETTINGS_{}", name);
     let settings = settings(&orchestration.settings, &settings_const, &shared);
     let deadline_checks = deadline_checks(&services, checked, &orchestration.settings);
@@ -300,31 +291,16 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
     // Runs the plan and records its end; the run's interruption, if it was interrupted.
     let run = quote! {{
         {
-            #(#futures_declared)*
-            let mut __watch = ::orch::__private::pin!(__run.watch());
-            // Polls every unfinished service in topological order on every wake-up,
+            #(#tasks_declared)*
+            // Every unfinished service is polled in topological order on every wake-up,
             // which is what lets a dependent wait without a waker (see
             // `orch::__private::deps`).
-            ::orch::__private::join(|__cx| {
-                __run.poll_watch(__watch.as_mut(), __cx);
-                loop {
-                    if __run.interruption().is_some() {
-                        return ::orch::__private::Poll::Ready(());
-                    }
-                    let mut __pending = false;
-                    #(#polls)*
-                    if !__pending || __run.interruption().is_some() {
-                        return ::orch::__private::Poll::Ready(());
-                    }
-                    if !__run.pass_again() {
-                        return ::orch::__private::Poll::Pending;
-                    }
-                }
-            }).await;
+            let mut __tasks = #tasks;
+            ::orch::__private::drive(&__run, &mut __tasks).await;
             if __run.interruption().is_some() {
                 // Whatever is still running or waiting stops here, in topological
                 // order: a service whose dependency was just cancelled is skipped.
-                ::orch::__private::stop_all(&__run, #stops).await;
+                ::orch::__private::stop_all(&__run, __tasks).await;
             }
         }
         // The summary is read from the slots, so that the report is built once, in
@@ -718,7 +694,8 @@ struct Service {
     slot: TokenStream,
     /// `__contexts.i`: its context.
     context: TokenStream,
-    future: Ident,
+    /// `__service_i`: its task, pinned.
+    task: Ident,
     /// The user's token for the service in the orchestration's list.
     listed: Span,
 }
@@ -749,14 +726,14 @@ impl Service {
                 let index = syn::Index::from(index);
                 quote!(__contexts.#index)
             },
-            future: format_ident!("__service_{}", index),
+            task: format_ident!("__service_{}", index),
             listed,
         }
     }
 }
 
 /// The task of service `i`: what it waits for, and how it is called.
-fn service_future(
+fn service_task(
     services: &[Service],
     finish: &Finish,
     checked: &CheckedOrchestration,
@@ -766,7 +743,7 @@ fn service_future(
     let (index, slot, task, path, ty) = (
         u32::try_from(service.index).unwrap_or(u32::MAX),
         &service.slot,
-        &service.future,
+        &service.task,
         &service.path,
         &service.ty,
     );
@@ -976,7 +953,7 @@ fn doc_table(finish: &Finish, checked: &CheckedOrchestration, shape: &Shape) -> 
 }
 
 /// `items` as a balanced tree of pairs, `((a, b), (c, d))`, in their order: one value for
-/// `stop_all`, whose type nests no deeper than the logarithm of their number (a list,
+/// `drive` and `stop_all`, whose type nests no deeper than the logarithm of their number (a list,
 /// `(a, (b, (c, ..)))`, would nest as deep as there are services, and every level's type would
 /// name all the deeper ones).
 fn balanced_pairs(items: &[TokenStream]) -> TokenStream {

@@ -1,12 +1,9 @@
 //! How a service's task waits for its dependencies.
 //!
 //! The generated plan polls every unfinished service task, in a topological order, each time
-//! the run's task wakes (see [`join`]). A dependent is therefore always polled after its
+//! the run's task wakes (see [`drive`](super::drive)). A dependent is therefore always polled after its
 //! dependencies in the same pass, and sees an outcome stored earlier in that pass: waiting needs
 //! no waker, no channel and no allocation.
-
-use std::future::{Future, poll_fn};
-use std::task::{Context, Poll};
 
 use super::run::OutcomeSlot as Slot;
 use crate::outcome::{Outcome, Skip};
@@ -53,10 +50,4 @@ pub fn optional<T, E>(slot: &Slot<T, E>) -> Dep<Option<&T>> {
         None => Dep::Waiting,
         Some(outcome) => Dep::Ready(outcome.output()),
     }
-}
-
-/// Drives the plan: `poll_all` polls every unfinished service future in topological order and
-/// returns `Ready` once all have finished.
-pub fn join(poll_all: impl FnMut(&mut Context<'_>) -> Poll<()>) -> impl Future<Output = ()> {
-    poll_fn(poll_all)
 }

@@ -1,12 +1,6 @@
 //! A reference to a type-erased part of a plan's own future, for code shared by every service.
 
-use std::future::Future;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use pin_project_lite::pin_project;
 
 /// A reference to a part of a plan's future (a service's attempts, its outcome slot, its task)
 /// as a trait object, held by code compiled once per plan rather than once per service.
@@ -42,34 +36,5 @@ impl<R> Deref for Erased<R> {
 impl<R> DerefMut for Erased<R> {
     fn deref_mut(&mut self) -> &mut R {
         &mut self.0
-    }
-}
-
-pin_project! {
-    /// A future that reaches a `T` it borrows only through an [`Erased`] reference, with the
-    /// auto traits of that borrow: `Send` only if `T` is, as if it held the `&mut T` itself.
-    pub struct Tied<'t, T: ?Sized, F> {
-        #[pin]
-        future: F,
-        borrows: PhantomData<&'t mut T>,
-    }
-}
-
-impl<'t, T: ?Sized, F> Tied<'t, T, F> {
-    /// `future`, which borrows a `T` for `'t` through an [`Erased`].
-    pub(super) fn new(future: F) -> Self {
-        Tied {
-            future,
-            borrows: PhantomData,
-        }
-    }
-}
-
-impl<T: ?Sized, F: Future> Future for Tied<'_, T, F> {
-    type Output = F::Output;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().future.poll(cx)
     }
 }

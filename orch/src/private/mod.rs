@@ -3,6 +3,7 @@
 mod attempts;
 mod declared;
 mod deps;
+mod drive;
 mod erased;
 mod plan;
 mod probe;
@@ -13,13 +14,14 @@ mod task;
 mod watch;
 
 pub use declared::{Declared, ends_late, latest_end};
-pub use deps::{Dep, join, optional, required};
+pub use deps::{Dep, optional, required};
+pub use drive::{Drive, drive};
 pub use plan::{Plan, Planned, Text, dot, mermaid};
 pub use probe::*;
 pub use replay::{Replay, fingerprint};
 pub use run::{OutcomeSlot, Run, assert_timeout, resume, status, take};
 pub use slot::Slot;
-pub use task::{Task, Tasks, stop_all};
+pub use task::{Stopping, Task, Tasks, stop_all};
 
 pub use crate::context::ContextScope;
 pub use core::pin::pin;

@@ -178,7 +178,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// What ends the run from outside: its deadline and its cancellation handle. The plan polls
     /// it on every wake-up, before its services.
-    pub fn watch(&self) -> Watch<'_> {
+    pub(super) fn watch(&self) -> Watch<'_> {
         Watch {
             deadline: self.deadline.map(tokio::time::sleep_until),
             notified: self.cancellation.as_ref().map(Cancellation::notified),
@@ -187,7 +187,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// Interrupts the run if its deadline passed or it was cancelled.
-    pub fn poll_watch(&self, watch: Pin<&mut Watch<'_>>, cx: &mut std::task::Context<'_>) {
+    pub(super) fn poll_watch(&self, watch: Pin<&mut Watch<'_>>, cx: &mut std::task::Context<'_>) {
         if let Some(why) = watch.poll(cx) {
             self.interrupt(why);
         }

@@ -10,6 +10,7 @@
 //! [`resume`]: super::run::resume
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -17,7 +18,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::erased::{Erased, Tied};
+use super::erased::Erased;
 use super::run::{OutcomeSlot, Run, panic_message};
 use super::slot::AnySlot;
 use crate::context::Context;
@@ -293,17 +294,35 @@ where
 ///
 /// One future for all the tasks, compiled once per plan: an await per task made the plan's
 /// state machine one state per service, and its debug information grew with the square of the
-/// services (a 100-service debug build: 71 s, against 14 s without those awaits). Polled out
-/// of line (`Cold`): only an interrupted run stops its tasks.
+/// services (a 100-service debug build: 71 s, against 14 s without those awaits). Boxed, and
+/// so polled out of line: only an interrupted run stops its tasks. Its type names the tasks only
+/// in a marker: a future whose type held them all (an `async fn`'s, generic over them) took the
+/// compiler's borrow checker seconds in a 100-service plan.
 pub fn stop_all<'s, 'a: 's, P, J: Journal + ?Sized, L: Tasks<'s>>(
     run: &'a Run<'a, P, J>,
     tasks: L,
-) -> Cold<Tied<'s, L, impl Future<Output = ()>>> {
+) -> Stopping<'s, 'a, P, J, L> {
     let mut entries = Vec::new();
     tasks.erase(&mut entries);
-    // `Tied`: the future reaches the tasks only through `Erased` references.
-    Cold {
-        future: Tied::new(stop_each(run, entries)),
+    Stopping {
+        future: Erased::new(Box::pin(stop_each(run, entries))),
+        borrows: PhantomData,
+    }
+}
+
+/// The future [`stop_all`] returns.
+pub struct Stopping<'s, 'a, P, J: ?Sized, L> {
+    future: Erased<Pin<Box<dyn Future<Output = ()> + 's>>>,
+    // The future reaches the tasks and the run only through `Erased` references: this gives it
+    // the auto traits of those borrows, `Send` only if the tasks may be sent and the run shared.
+    borrows: PhantomData<&'s mut (L, &'a Run<'a, P, J>)>,
+}
+
+impl<P, J: ?Sized, L> Future for Stopping<'_, '_, P, J, L> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.future.as_mut().poll(cx)
     }
 }
 
@@ -322,19 +341,34 @@ async fn stop_each<'s, 'a: 's, P, J: Journal + ?Sized>(
 }
 
 /// Tasks of a plan, in an order: a pinned task, a pair of such trees (the first one's tasks
-/// first), or none. The generated plan passes its tasks to [`stop_all`] as a balanced tree of
-/// pairs, so that no type is nested deeper than the logarithm of the number of services.
+/// first), or none. The generated plan passes its tasks to `drive` and [`stop_all`] as a
+/// balanced tree of pairs, so that no type is nested deeper than the logarithm of the number of
+/// services.
 pub trait Tasks<'s> {
+    /// Polls each unfinished task once, in their order; sets `pending` if one is still pending.
+    #[doc(hidden)]
+    fn poll_pass(&mut self, cx: &mut TaskContext<'_>, pending: &mut bool);
+
     /// Appends the tasks, in their order.
     #[doc(hidden)]
     fn erase(self, into: &mut Vec<Entry<'s>>);
 }
 
 impl<'s> Tasks<'s> for () {
+    fn poll_pass(&mut self, _: &mut TaskContext<'_>, _: &mut bool) {}
+
     fn erase(self, _: &mut Vec<Entry<'s>>) {}
 }
 
 impl<'s, First: Tasks<'s>, Second: Tasks<'s>> Tasks<'s> for (First, Second) {
+    // Inlined down to the tasks, as if the plan polled each in turn: every task's fast path
+    // ends up in the plan's poll.
+    #[inline(always)]
+    fn poll_pass(&mut self, cx: &mut TaskContext<'_>, pending: &mut bool) {
+        self.0.poll_pass(cx, pending);
+        self.1.poll_pass(cx, pending);
+    }
+
     fn erase(self, into: &mut Vec<Entry<'s>>) {
         self.0.erase(into);
         self.1.erase(into);
@@ -346,9 +380,20 @@ impl<'s, 'a: 's, S, P, J, A, D, C, R, Fut, K> Tasks<'s>
 where
     S: Service,
     J: Journal + ?Sized,
+    A: Copy,
     D: FnMut() -> Poll<Result<A, Skip>>,
+    C: FnMut(&'a Context<P>, A) -> Fut,
+    Fut: Future<Output = Result<S::Output, S::Error>>,
+    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K,
     K: Future<Output = ()>,
 {
+    #[inline(always)]
+    fn poll_pass(&mut self, cx: &mut TaskContext<'_>, pending: &mut bool) {
+        if !self.is_done() && self.as_mut().poll(cx).is_pending() {
+            *pending = true;
+        }
+    }
+
     fn erase(self, into: &mut Vec<Entry<'s>>) {
         let slot: &'s dyn AnySlot = self.unit.slot;
         into.push(Entry {
