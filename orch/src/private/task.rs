@@ -361,9 +361,10 @@ impl<'s> Tasks<'s> for () {
 }
 
 impl<'s, First: Tasks<'s>, Second: Tasks<'s>> Tasks<'s> for (First, Second) {
-    // Inlined down to the tasks, as if the plan polled each in turn: every task's fast path
-    // ends up in the plan's poll.
-    #[inline(always)]
+    // Not `#[inline(always)]`: forcing the whole tree into one function made a 100-service
+    // release build take 49 s rather than 30. Each task's poll is still inlined into the pass
+    // that polls it.
+    #[inline]
     fn poll_pass(&mut self, cx: &mut TaskContext<'_>, pending: &mut bool) {
         self.0.poll_pass(cx, pending);
         self.1.poll_pass(cx, pending);
