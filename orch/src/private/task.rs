@@ -150,8 +150,9 @@ where
             call: Some(call),
             resume: Some(resume),
             entered: false,
-            // A resumed run stored the outcomes it read back before making its tasks.
-            state: ManuallyDrop::new(if slot.get().is_some() {
+            // A resumed run stored the outcomes it read back before making its tasks; a run
+            // without a journal is never resumed.
+            state: ManuallyDrop::new(if J::ENABLED && slot.get().is_some() {
                 State::Done
             } else {
                 State::Waiting
