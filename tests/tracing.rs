@@ -305,3 +305,82 @@ async fn concurrent_runs_keep_their_attempts_and_logs_under_their_own_run_span()
         );
     }
 }
+
+mod ending {
+    use super::*;
+
+    #[service]
+    pub async fn ok(_ctx: &Context<u32>) -> Result<u32, String> {
+        Ok(1)
+    }
+
+    #[service(retry = RetryPolicy::NONE)]
+    pub async fn fails(_ctx: &Context<u32>) -> Result<u32, String> {
+        Err("no".to_owned())
+    }
+
+    #[service(depends_on = [fails])]
+    pub async fn after(_ctx: &Context<u32>, fails: &u32) -> Result<u32, String> {
+        Ok(*fails)
+    }
+
+    orchestration! {
+        pub ending(u32) { ok, fails, after }
+    }
+}
+
+/// Awaits `run` under a subscriber of its own: what it returns, and the status and summary
+/// fields of the one `run finished` event it traced.
+async fn run_finished<R>(run: impl std::future::Future<Output = R>) -> (R, String, String) {
+    let capture = Capture::default();
+    let guard = tracing::subscriber::set_default(capture.clone());
+    let output = run.await;
+    drop(guard);
+    let ends: Vec<EventRecord> = capture
+        .events()
+        .into_iter()
+        .filter(|e| e.fields.get("message").map(String::as_str) == Some("run finished"))
+        .collect();
+    assert_eq!(ends.len(), 1, "{:?}", capture.events());
+    let end = &ends[0];
+    assert_eq!(end.level, Level::DEBUG);
+    assert_eq!(capture.span(end.stack[0]).name, "orch.run");
+    let field = |name| field(&end.fields, name).to_owned();
+    (output, field("status"), field("summary"))
+}
+
+// The run's end is traced with its status and how many services ended in each, whether or not
+// the run is journaled (without a journal, the summary is read only for a subscriber).
+#[tokio::test(start_paused = true)]
+async fn a_runs_end_is_traced_with_its_status_and_summary_with_or_without_a_journal() {
+    let request = Request::new("evt-end", "t", "o", 7_u32);
+    let journal = InMemoryJournal::new();
+    let succeeded = "Summary { succeeded: 2, failed: 0, skipped: 0, cancelled: 0 }";
+    let failed = "Summary { succeeded: 1, failed: 1, skipped: 1, cancelled: 0 }";
+
+    let (report, status, summary) =
+        run_finished(traced::traced::orchestrate(&request, &NoJournal)).await;
+    assert!(report.is_success());
+    assert_eq!(
+        (status.as_str(), summary.as_str()),
+        ("Succeeded", succeeded)
+    );
+
+    let (report, status, summary) =
+        run_finished(traced::traced::orchestrate(&request, &journal)).await;
+    assert!(report.is_success());
+    assert_eq!(
+        (status.as_str(), summary.as_str()),
+        ("Succeeded", succeeded)
+    );
+
+    let (report, status, summary) =
+        run_finished(ending::ending::orchestrate(&request, &NoJournal)).await;
+    assert_eq!(report.summary().failed, 1);
+    assert_eq!((status.as_str(), summary.as_str()), ("Failed", failed));
+
+    let (report, status, summary) =
+        run_finished(ending::ending::orchestrate(&request, &journal)).await;
+    assert_eq!(report.summary().skipped, 1);
+    assert_eq!((status.as_str(), summary.as_str()), ("Failed", failed));
+}

@@ -304,10 +304,12 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
             }
         }
         // The summary is read from the slots, so that the report is built once, in
-        // place, after the run's end is recorded.
-        let mut __summary = ::orch::Summary::default();
-        #( __summary.add(::orch::__private::status(&#slots)); )*
-        __run.finish(__summary).await
+        // place, after the run's end is recorded; only if that end is journaled or traced.
+        __run.finish(|| {
+            let mut __summary = ::orch::Summary::default();
+            #( __summary.add(::orch::__private::status(&#slots)); )*
+            __summary
+        }).await
     }};
     let (prologue, body) = if orchestration.settings.durable.is_some() {
         let recalled: Vec<Ident> = services

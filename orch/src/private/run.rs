@@ -360,25 +360,35 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// Records the run's end and returns why it was interrupted, if it was.
-    pub async fn finish(&self, summary: Summary) -> Option<Interruption> {
-        let reason = self.interruption.get().map(ToString::to_string);
-        let status = if self.interruption.get().is_some() || summary.cancelled > 0 {
-            RunStatus::Interrupted
-        } else if summary.all_succeeded() {
-            RunStatus::Succeeded
-        } else {
-            RunStatus::Failed
-        };
-        tracing::debug!(?status, ?summary, "run finished");
-        record!(
-            self,
-            Event::RunFinished {
-                status,
-                summary,
-                reason
+    /// Records the run's end and returns why it was interrupted, if it was. `summary` reads the
+    /// services' statuses from their slots: only called if the end is journaled or traced.
+    pub async fn finish(&self, summary: impl Fn() -> Summary) -> Option<Interruption> {
+        let status = |summary: &Summary| {
+            if self.interruption.get().is_some() || summary.cancelled > 0 {
+                RunStatus::Interrupted
+            } else if summary.all_succeeded() {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Failed
             }
-        );
+        };
+        if J::ENABLED {
+            let summary = summary();
+            let status = status(&summary);
+            tracing::debug!(?status, ?summary, "run finished");
+            let reason = self.interruption.get().map(ToString::to_string);
+            record!(
+                self,
+                Event::RunFinished {
+                    status,
+                    summary,
+                    reason
+                }
+            );
+        } else {
+            // The fields are evaluated only if a subscriber takes the event.
+            tracing::debug!(status = ?status(&summary()), summary = ?summary(), "run finished");
+        }
         // Not `Option::cloned`, which the compiler called out of line even for `None`.
         #[cold]
         fn cloned(why: &Interruption) -> Interruption {
