@@ -227,13 +227,17 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         self.interruption.get()
     }
 
-    /// Takes a place among the services in flight, if the run limits them and one is free.
-    pub(super) fn try_enter(&self) -> bool {
+    /// Takes a place among the services in flight if the run limits them, and sets `entered`
+    /// then; false if none is free. Without a limit, `entered` stays false: the task then has
+    /// nothing to give back when it ends.
+    #[inline]
+    pub(super) fn try_enter(&self, entered: &mut bool) -> bool {
         let Some(limit) = self.max_in_flight else {
             return true;
         };
         if self.in_flight.load(Ordering::Relaxed) < limit {
             self.in_flight.fetch_add(1, Ordering::Relaxed);
+            *entered = true;
             true
         } else {
             self.starved.store(true, Ordering::Relaxed);
@@ -243,9 +247,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Frees a place taken with [`Run::try_enter`].
     pub(super) fn leave(&self) {
-        if self.max_in_flight.is_some() {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Whether the plan should make another pass at once: a task found no free place, and one

@@ -68,7 +68,8 @@ pin_project! {
         deps: D,
         call: Option<C>,
         resume: Option<R>,
-        // Whether the task holds a place among the run's services in flight.
+        // Whether the task holds a place among the run's services in flight (taken only when
+        // the run limits them).
         entered: bool,
         // Dropped by `Task`'s drop, which skips a `Done` state inline: `State`'s drop glue is
         // kept out of line, and nearly every task ends `Done`.
@@ -179,20 +180,20 @@ where
                 StateProj::Waiting => match (this.deps)() {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(skip)) => Resumption::Skip(skip),
-                    Poll::Ready(Ok(_)) if !unit.run.try_enter() => return Poll::Pending,
+                    Poll::Ready(Ok(_)) if !unit.run.try_enter(this.entered) => {
+                        return Poll::Pending;
+                    }
                     Poll::Ready(Ok(args))
                         if (J::ENABLED && !J::WRITES_NOW)
                             || S::TIMEOUT.is_some()
                             || S::RETRY.max_elapsed().is_some()
                             || unit.run.is_interrupted() =>
                     {
-                        *this.entered = true;
                         // After the attempts a resumed run's earlier executions made.
                         let attempt = unit.ctx.attempt() + 1;
                         Resumption::Attempt { args, attempt }
                     }
                     Poll::Ready(Ok(args)) => {
-                        *this.entered = true;
                         // A run without a journal is never resumed: its first attempt is 1.
                         let number = if J::ENABLED {
                             unit.ctx.attempt() + 1
