@@ -204,7 +204,9 @@ pub struct JournalEntry {
     pub event_id: Arc<str>,
     /// When it happened, by the system clock, in UTC.
     pub at: Timestamp,
-    /// When it happened, by the monotonic clock, since the run started (`offset_ns` in JSON).
+    /// When it happened, by the monotonic clock, since the run started (`offset_ns` in JSON):
+    /// zero for [`Event::RunStarted`], whose time is when the run was made. Each execution of a
+    /// resumed run counts from its own start.
     #[serde(rename = "offset_ns", with = "nanos")]
     pub offset: Duration,
     /// What happened.

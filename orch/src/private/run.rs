@@ -94,6 +94,9 @@ pub struct Run<'r, P, J: ?Sized> {
 
 struct Journaled {
     event_id: Arc<str>,
+    /// When the run started by the system clock: its start entry's time, read with the
+    /// monotonic start so that the entry needs no clock read of its own.
+    started_at: Timestamp,
     /// The run's start (every entry's offset is from then), and the services' warnings until
     /// their attempts end.
     warnings: Warnings,
@@ -135,6 +138,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     ) -> Self {
         let journaled = J::ENABLED.then(|| Journaled {
             event_id: request.event_id.clone(),
+            started_at: Timestamp::now(),
             warnings: Warnings::new(tokio::time::Instant::now()),
         });
         let deadline = match (declared.deadline, options.deadline_is_set()) {
@@ -308,8 +312,15 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             // Serialized before the write, as an output is: a journal may make the entry under
             // its lock, and the user's `Serialize` must not run there.
             let payload = payload_json(&self.request.payload);
+            // At the run's start, offset zero: the clocks were read as the run was made.
+            let at = self
+                .journaled
+                .as_ref()
+                .map_or_else(Timestamp::now, |journaled| journaled.started_at);
             record!(
                 self,
+                at: at,
+                Duration::ZERO,
                 Event::RunStarted {
                     orchestration: Cow::Borrowed(self.orchestration),
                     tenant_id: self.request.tenant_id.clone(),
