@@ -357,6 +357,11 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         payload_json: fn(&P) -> Option<serde_json::Value>,
     ) -> Replay {
         let event_id = &self.request.event_id;
+        // A journal that records nothing has nothing to resume from, whatever its `recall`
+        // says: the slots of a run without a journal start empty (`Task::new` relies on it).
+        if !J::ENABLED {
+            return Replay::fresh(event_id, fingerprint);
+        }
         match self.journal.recall(event_id).await {
             Ok(entries) => {
                 let payload = payload_json(&self.request.payload);
