@@ -345,8 +345,8 @@ async fn run_finished<R>(run: impl std::future::Future<Output = R>) -> (R, Strin
     let end = &ends[0];
     assert_eq!(end.level, Level::DEBUG);
     assert_eq!(capture.span(end.stack[0]).name, "orch.run");
-    let field = |name| field(&end.fields, name).to_owned();
-    (output, field("status"), field("summary"))
+    let value = |name| field(&end.fields, name).to_owned();
+    (output, value("status"), value("summary"))
 }
 
 // The run's end is traced with its status and how many services ended in each, whether or not
@@ -383,4 +383,14 @@ async fn a_runs_end_is_traced_with_its_status_and_summary_with_or_without_a_jour
         run_finished(ending::ending::orchestrate(&request, &journal)).await;
     assert_eq!(report.summary().skipped, 1);
     assert_eq!((status.as_str(), summary.as_str()), ("Failed", failed));
+
+    // `a` fails at 1 ms and waits to retry past the deadline: cancelled, and `b` skipped.
+    let options = RunOptions::new().with_timeout(ms(50));
+    let (report, status, summary) = run_finished(traced::traced::orchestrate_with(
+        &request, &NoJournal, options,
+    ))
+    .await;
+    assert_eq!(report.summary().cancelled, 1);
+    assert_eq!(status, "Interrupted");
+    assert_eq!(summary, format!("{:?}", report.summary()));
 }

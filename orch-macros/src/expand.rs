@@ -306,6 +306,8 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         // The summary is read from the slots, so that the report is built once, in
         // place, after the run's end is recorded; only if that end is journaled or traced.
         __run.finish(|| {
+            // One capture, of the tuple, rather than one per slot.
+            let __slots = &__slots;
             let mut __summary = ::orch::Summary::default();
             #( __summary.add(::orch::__private::status(&#slots)); )*
             __summary

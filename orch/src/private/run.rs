@@ -379,8 +379,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     }
 
     /// Records the run's end and returns why it was interrupted, if it was. `summary` reads the
-    /// services' statuses from their slots: only called if the end is journaled or traced.
-    pub async fn finish(&self, summary: impl Fn() -> Summary) -> Option<Interruption> {
+    /// services' statuses from their slots: called only if the end is journaled or traced.
+    pub async fn finish(&self, summary: impl FnOnce() -> Summary) -> Option<Interruption> {
         let status = |summary: &Summary| {
             if self.interruption.get().is_some() || summary.cancelled > 0 {
                 RunStatus::Interrupted
@@ -403,9 +403,9 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
                     reason
                 }
             );
-        } else {
-            // The fields are evaluated only if a subscriber takes the event.
-            tracing::debug!(status = ?status(&summary()), summary = ?summary(), "run finished");
+        } else if tracing::enabled!(tracing::Level::DEBUG) {
+            let summary = summary();
+            tracing::debug!(status = ?status(&summary), ?summary, "run finished");
         }
         // Not `Option::cloned`, which the compiler called out of line even for `None`.
         #[cold]
