@@ -249,7 +249,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
     }
 
-    /// Frees a place taken with [`Run::try_enter`].
+    /// Frees a place taken with [`Run::try_enter`]: only for a task whose `entered` it set.
     pub(super) fn leave(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -312,7 +312,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             // Serialized before the write, as an output is: a journal may make the entry under
             // its lock, and the user's `Serialize` must not run there.
             let payload = payload_json(&self.request.payload);
-            // At the run's start, offset zero: the clocks were read as the run was made.
+            // At the run's start, offset zero: the clocks were read as the run was made (the
+            // run of a journal always has `journaled`; the fallback is never taken).
             let at = self
                 .journaled
                 .as_ref()
