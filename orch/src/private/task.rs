@@ -550,7 +550,12 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
             let State::Running { attempt, span, .. } = &mut *state else {
                 unreachable!("orch: only a running task finishes its attempt inline")
             };
-            let _span = std::ptr::read(span);
+            // Read only if there is one: reading `None` copied the whole `Option<Span>`.
+            let _span = if span.is_some() {
+                std::ptr::read(span)
+            } else {
+                None
+            };
             let _done = WriteDone(state);
             std::ptr::drop_in_place(attempt);
         }
