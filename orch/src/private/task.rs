@@ -214,9 +214,14 @@ where
                             };
                             unit.ctx.start_attempt(number);
                             let attempt = call(unit.ctx, args);
-                            let span = unit.run.attempt_span(S::NAME, number);
-                            // SAFETY: in the `Waiting` arm.
-                            unsafe { state.as_mut().start(attempt, args, span) };
+                            // SAFETY: in the `Waiting` arm. `None` is written as such: an
+                            // `Option<Span>` made apart was copied whole into the state.
+                            match unit.run.attempt_span(S::NAME, number) {
+                                Some(span) => unsafe {
+                                    state.as_mut().start(attempt, args, Some(span))
+                                },
+                                None => unsafe { state.as_mut().start(attempt, args, None) },
+                            }
                             continue;
                         }
                     }
