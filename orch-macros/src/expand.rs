@@ -801,6 +801,9 @@ fn service_task(
             }
         }
     });
+    // One capture, of the tuple of slots, rather than one per dependency: each is a pointer
+    // stored as the task is made.
+    let captures = (!deps.is_empty()).then(|| quote!(let __slots = &__slots;));
     // The dependencies' check comes first, so that the arguments' types are known from the
     // dependencies' outputs when the call is checked against the service's parameters.
     quote! {
@@ -810,6 +813,7 @@ fn service_task(
             &#context,
             #index,
             || {
+                #captures
                 #all_succeeded
                 #(#reads)*
                 #(#skips)*
