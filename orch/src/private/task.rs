@@ -102,7 +102,8 @@ fn pinned<A, Fut, K>(
 pin_project! {
     #[project = StateProj]
     // An explicit tag: the variant is read on every poll, and finding it from a niche in the
-    // span took a subtraction and a conditional move each time.
+    // span took a subtraction and a conditional move each time. It costs the tag's byte and
+    // its padding in every task.
     #[repr(u8)]
     enum State<A, Fut, K> {
         Waiting,
@@ -217,12 +218,14 @@ where
                             };
                             unit.ctx.start_attempt(number);
                             let attempt = call(unit.ctx, args);
-                            // SAFETY: in the `Waiting` arm. `None` is written as such: an
-                            // `Option<Span>` made apart was copied whole into the state.
+                            // `None` is written as such: an `Option<Span>` made apart was
+                            // copied whole into the state.
                             match unit.run.attempt_span(S::NAME, number) {
+                                // SAFETY: in the `Waiting` arm.
                                 Some(span) => unsafe {
                                     state.as_mut().start(attempt, args, Some(span))
                                 },
+                                // SAFETY: in the `Waiting` arm.
                                 None => unsafe { state.as_mut().start(attempt, args, None) },
                             }
                             continue;
@@ -543,9 +546,9 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
         impl<A, Fut, K> Drop for WriteDone<A, Fut, K> {
             #[inline(always)]
             fn drop(&mut self) {
-                // SAFETY: the place is valid, and what it held was moved out or dropped (a
-                // drop that panics still drops the rest), so it is overwritten without being
-                // dropped.
+                // SAFETY: the place is valid, and what it held was moved out, dropped or owns
+                // nothing (a `None` span; a drop that panics still drops the rest), so it is
+                // overwritten without being dropped.
                 unsafe { std::ptr::write(self.0, State::Done) }
             }
         }
