@@ -66,8 +66,10 @@ pin_project! {
     pub struct Task<'a, S: Service, P, J: ?Sized, A, D, C, R, Fut, K> {
         unit: Unit<'a, S, P, J>,
         deps: D,
-        call: Option<C>,
-        resume: Option<R>,
+        // Both capture nothing (a service's function, `resume`), so they are `Copy`: the boxed
+        // rest takes a copy of each, and the inline path needs no `Option` to test.
+        call: C,
+        resume: R,
         // Whether the task holds a place among the run's services in flight (taken only when
         // the run limits them).
         entered: bool,
@@ -126,9 +128,9 @@ where
     J: Journal + ?Sized,
     A: Copy,
     D: FnMut() -> Poll<Result<A, Skip>>,
-    C: FnMut(&'a Context<P>, A) -> Fut,
+    C: Fn(&'a Context<P>, A) -> Fut + Copy,
     Fut: Future<Output = Result<S::Output, S::Error>>,
-    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K,
+    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K + Copy,
     K: Future<Output = ()>,
 {
     /// The task of service `S`, the `index`-th of its orchestration. `deps` says whether its
@@ -152,8 +154,8 @@ where
                 index,
             },
             deps,
-            call: Some(call),
-            resume: Some(resume),
+            call,
+            resume,
             entered: false,
             // A resumed run stored the outcomes it read back before making its tasks; a run
             // without a journal is never resumed.
@@ -213,11 +215,8 @@ where
                             // Interrupted, maybe by this write: the boxed rest cancels it.
                             Resumption::Cancel { started }
                         } else {
-                            let Some(call) = this.call.as_mut() else {
-                                unreachable!("orch: a task's call is taken only when it resumes")
-                            };
                             unit.ctx.start_attempt(number);
-                            let attempt = call(unit.ctx, args);
+                            let attempt = (this.call)(unit.ctx, args);
                             // `None` is written as such: an `Option<Span>` made apart was
                             // copied whole into the state.
                             match unit.run.attempt_span(S::NAME, number) {
@@ -281,16 +280,13 @@ where
                 }
                 StateProj::Done => return Poll::Ready(()),
             };
-            let (Some(call), Some(resume)) = (this.call.take(), this.resume.take()) else {
-                unreachable!("orch: a task resumes once")
-            };
             // Made on the stack and copied into its box. Writing it in place
             // (`Box::write(Box::new_uninit(), ..)`) saves that copy but made the plan's poll,
             // where tasks are inlined, 87 instructions dearer per layered10 run without a journal.
             // Made out of line (the box and the old state's drop), it was 228 dearer: the
             // compiler then left the attempt's `catch_unwind` and its span's drop out of line.
             let rest = Box::pin(Cold {
-                future: resume(*unit, call, resumption),
+                future: (*this.resume)(*unit, *this.call, resumption),
             });
             state.set(State::Resumed { rest });
         }
@@ -398,9 +394,9 @@ where
     J: Journal + ?Sized,
     A: Copy,
     D: FnMut() -> Poll<Result<A, Skip>>,
-    C: FnMut(&'a Context<P>, A) -> Fut,
+    C: Fn(&'a Context<P>, A) -> Fut + Copy,
     Fut: Future<Output = Result<S::Output, S::Error>>,
-    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K,
+    R: FnOnce(Unit<'a, S, P, J>, C, Resumption<S::Error, A>) -> K + Copy,
     K: Future<Output = ()>,
 {
     #[inline(always)]
