@@ -914,6 +914,6 @@ pub fn status<T, E>(slot: &OutcomeSlot<T, E>) -> Status {
 
 /// The outcome a finished run left in `slot`.
 pub fn take<T, E>(slot: OutcomeSlot<T, E>) -> Outcome<T, E> {
-    slot.into_inner()
-        .expect("orch: the plan completes only once every service has stored its outcome")
+    // The plan completes only once every service has stored its outcome.
+    slot.into_written()
 }
