@@ -256,7 +256,8 @@ where
                                 attempts: number,
                                 replayed: false,
                             }));
-                            state.as_mut().finish_running();
+                            // SAFETY: in the `Running` arm, whose attempt was just polled.
+                            unsafe { state.as_mut().finish_running() };
                             leave(*unit, this.entered);
                             return Poll::Ready(());
                         }
@@ -535,8 +536,13 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
     }
 
     /// `Running` becomes `Done`, its attempt dropped in place.
+    ///
+    /// # Safety
+    ///
+    /// The state is `Running`: the caller just polled its attempt, and testing the variant
+    /// again cost a comparison and a branch per service.
     #[inline(always)]
-    fn finish_running(self: Pin<&mut Self>) {
+    unsafe fn finish_running(self: Pin<&mut Self>) {
         /// Writes `Done` even if a drop below panics, as an assignment would.
         struct WriteDone<A, Fut, K>(*mut State<A, Fut, K>);
         impl<A, Fut, K> Drop for WriteDone<A, Fut, K> {
@@ -551,11 +557,12 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
         // SAFETY: the attempt is dropped where it is pinned, never moved; the span is not
         // pinned (`Option<Span>` is `Unpin`), so it is moved out first, to be dropped even if the
         // attempt's drop panics; `args` is `Copy`, so it owns nothing to drop. Nothing refers to
-        // the place when `WriteDone` writes it.
+        // the place when `WriteDone` writes it. The state is `Running` (the caller's promise).
         unsafe {
             let state: *mut Self = self.get_unchecked_mut();
             let State::Running { attempt, span, .. } = &mut *state else {
-                unreachable!("orch: only a running task finishes its attempt inline")
+                debug_assert!(false, "orch: only a running task finishes its attempt inline");
+                std::hint::unreachable_unchecked()
             };
             // Read only if there is one: reading `None` copied the whole `Option<Span>`.
             let _span = if span.is_some() {
