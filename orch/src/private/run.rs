@@ -77,6 +77,8 @@ pub struct Run<'r, P, J: ?Sized> {
     /// Only when journaled: reading clocks and sharing the id cost more than a whole no-op plan.
     journaled: Option<Journaled>,
     interruption: OnceLock<Interruption>,
+    /// See [`Run::is_clear`]; cleared as the run is interrupted.
+    clear: AtomicBool,
     span: tracing::Span,
     /// Whether a subscriber took the run's span: attempts get spans only then, and asking once
     /// per run is cheaper than asking for every attempt of every service.
@@ -162,8 +164,14 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             tenant_id = %request.tenant_id,
             organization_id = %request.organization_id,
         );
+        let attempt_spans = !span.is_disabled();
+        let cancellation = options.cancellation().cloned();
+        let max_in_flight = options.max_in_flight().or(declared.max_in_flight);
         Run {
-            attempt_spans: !span.is_disabled(),
+            clear: AtomicBool::new(
+                !attempt_spans && cancellation.is_none() && max_in_flight.is_none(),
+            ),
+            attempt_spans,
             orchestration,
             request,
             journal,
@@ -172,9 +180,9 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
             interruption: OnceLock::new(),
             span,
             deadline,
-            cancellation: options.cancellation().cloned(),
+            cancellation,
             fail_fast: options.fail_fast().unwrap_or(declared.fail_fast),
-            max_in_flight: options.max_in_flight().or(declared.max_in_flight),
+            max_in_flight,
             in_flight: AtomicUsize::new(0),
             starved: AtomicBool::new(false),
         }
@@ -199,7 +207,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Interrupts the run; the first reason is the one reported.
     pub(super) fn interrupt(&self, why: Interruption) {
-        if self.interruption.set(why).is_ok() {
+        if self.set_interruption(why) {
             let why = self.interruption.get();
             tracing::info!(parent: &self.span, reason = ?why, "run interrupted");
         }
@@ -229,6 +237,16 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         }
         self.interrupt(Interruption::Cancelled);
         self.interruption.get()
+    }
+
+    /// Whether nothing but its dependencies stands between a service and its first attempt:
+    /// the run limits no services in flight, has no cancellation handle (which anyone, a service
+    /// of this run too, may cancel at any time), gives attempts no spans, and was not
+    /// interrupted. A task asks this before its first attempt, and asks what it stands for
+    /// only when it is false: one load, not three, on the path of every service.
+    #[inline]
+    pub(super) fn is_clear(&self) -> bool {
+        self.clear.load(Ordering::Relaxed)
     }
 
     /// Takes a place among the services in flight if the run limits them, and sets `entered`
@@ -628,7 +646,13 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     fn write_failed(&self, error: JournalError) {
         tracing::error!(%error, "journal write failed: interrupting the run");
         // The first error is the one reported; later ones are its consequences.
-        let _ = self.interruption.set(Interruption::Journal(error));
+        self.set_interruption(Interruption::Journal(error));
+    }
+
+    /// Records why the run was interrupted, unless it already was; whether it was not.
+    fn set_interruption(&self, why: Interruption) -> bool {
+        self.clear.store(false, Ordering::Relaxed);
+        self.interruption.set(why).is_ok()
     }
 }
 

@@ -186,48 +186,56 @@ where
                 StateProj::Waiting => match (this.deps)() {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(skip)) => Resumption::Skip(skip),
-                    Poll::Ready(Ok(_)) if !unit.run.try_enter(this.entered) => {
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(Ok(args))
+                    Poll::Ready(Ok(args)) => {
+                        // One load while nothing but its dependencies stands in the way (see
+                        // `Run::is_clear`), and the questions it stands for only otherwise.
+                        let clear = unit.run.is_clear();
+                        if !clear && !unit.run.try_enter(this.entered) {
+                            return Poll::Pending;
+                        }
                         if (J::ENABLED && !J::WRITES_NOW)
                             || S::TIMEOUT.is_some()
                             || S::RETRY.max_elapsed().is_some()
-                            || unit.run.is_interrupted() =>
-                    {
-                        // After the attempts a resumed run's earlier executions made.
-                        let attempt = unit.ctx.attempt() + 1;
-                        Resumption::Attempt { args, attempt }
-                    }
-                    Poll::Ready(Ok(args)) => {
-                        // A run without a journal is never resumed: its first attempt is 1.
-                        let number = if J::ENABLED {
-                            unit.ctx.attempt() + 1
+                            || (!clear && unit.run.is_interrupted())
+                        {
+                            // After the attempts a resumed run's earlier executions made.
+                            let attempt = unit.ctx.attempt() + 1;
+                            Resumption::Attempt { args, attempt }
                         } else {
-                            1
-                        };
-                        let started = if J::ENABLED {
-                            unit.run.started_now::<S>(number)
-                        } else {
-                            Ok(())
-                        };
-                        if let Err(started) = started {
-                            // Interrupted, maybe by this write: the boxed rest cancels it.
-                            Resumption::Cancel { started }
-                        } else {
-                            unit.ctx.start_attempt(number);
-                            let attempt = (this.call)(unit.ctx, args);
-                            // `None` is written as such: an `Option<Span>` made apart was
-                            // copied whole into the state.
-                            match unit.run.attempt_span(S::NAME, number) {
-                                // SAFETY: in the `Waiting` arm.
-                                Some(span) => unsafe {
-                                    state.as_mut().start(attempt, args, Some(span))
-                                },
-                                // SAFETY: in the `Waiting` arm.
-                                None => unsafe { state.as_mut().start(attempt, args, None) },
+                            // A run without a journal is never resumed: its first attempt is 1.
+                            let number = if J::ENABLED {
+                                unit.ctx.attempt() + 1
+                            } else {
+                                1
+                            };
+                            let started = if J::ENABLED {
+                                unit.run.started_now::<S>(number)
+                            } else {
+                                Ok(())
+                            };
+                            if let Err(started) = started {
+                                // Interrupted, maybe by this write: the boxed rest cancels it.
+                                Resumption::Cancel { started }
+                            } else {
+                                unit.ctx.start_attempt(number);
+                                let attempt = (this.call)(unit.ctx, args);
+                                // `None` is written as such: an `Option<Span>` made apart was
+                                // copied whole into the state.
+                                let span = if clear {
+                                    None
+                                } else {
+                                    unit.run.attempt_span(S::NAME, number)
+                                };
+                                match span {
+                                    // SAFETY: in the `Waiting` arm.
+                                    Some(span) => unsafe {
+                                        state.as_mut().start(attempt, args, Some(span))
+                                    },
+                                    // SAFETY: in the `Waiting` arm.
+                                    None => unsafe { state.as_mut().start(attempt, args, None) },
+                                }
+                                continue;
                             }
-                            continue;
                         }
                     }
                 },
@@ -561,7 +569,10 @@ impl<A: Copy, Fut, K> State<A, Fut, K> {
         unsafe {
             let state: *mut Self = self.get_unchecked_mut();
             let State::Running { attempt, span, .. } = &mut *state else {
-                debug_assert!(false, "orch: only a running task finishes its attempt inline");
+                debug_assert!(
+                    false,
+                    "orch: only a running task finishes its attempt inline"
+                );
                 std::hint::unreachable_unchecked()
             };
             // Read only if there is one: reading `None` copied the whole `Option<Span>`.
