@@ -305,13 +305,19 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         }
         // The summary is read from the slots, so that the report is built once, in
         // place, after the run's end is recorded; only if that end is journaled or traced.
-        __run.finish(|| {
+        let __summary = || {
             // One capture, of the tuple, rather than one per slot.
             let __slots = &__slots;
             let mut __summary = ::orch::Summary::default();
             #( __summary.add(::orch::__private::status(&#slots)); )*
             __summary
-        }).await
+        };
+        // Without a journal, nothing to await.
+        if __run.is_journaled() {
+            __run.finish(__summary).await
+        } else {
+            __run.finished(__summary)
+        }
     }};
     let (prologue, body) = if orchestration.settings.durable.is_some() {
         let recalled: Vec<Ident> = services
@@ -343,7 +349,12 @@ pub fn finish(finish: &Finish, checked: &CheckedOrchestration) -> TokenStream {
         (prologue, body)
     } else {
         let prologue = quote! {
-            __run.start(#payload_json, SERVICES.len(), ::core::option::Option::None).await;
+            // Without a journal, nothing to await.
+            if __run.is_journaled() {
+                __run.start(#payload_json, SERVICES.len(), ::core::option::Option::None).await;
+            } else {
+                __run.started();
+            }
         };
         (prologue, run)
     };

@@ -313,6 +313,20 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         &self.span
     }
 
+    /// Whether the run has a journal. Only then is there anything to await as it starts and
+    /// ends ([`Run::start`], [`Run::finish`]); a plan run without one calls [`Run::started`]
+    /// and [`Run::finished`] instead, whose futures cost it a call each and a state to poll.
+    #[inline(always)]
+    pub fn is_journaled(&self) -> bool {
+        J::ENABLED
+    }
+
+    /// [`Run::start`], for a run without a journal (and so with nothing replayed).
+    #[inline]
+    pub fn started(&self) {
+        tracing::debug!("run started");
+    }
+
     /// Records the run's start, with the payload as JSON if `payload_json` can make it; for a
     /// durable run, its fingerprint and the services read back from the journal. `services`:
     /// how many the orchestration has.
@@ -322,7 +336,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
         services: usize,
         replay: Option<&Replay>,
     ) {
-        tracing::debug!("run started");
+        self.started();
         // Without a journal, nothing here is compiled: not even a `None` payload to drop.
         if J::ENABLED {
             // Its start and end, and each service's start and success.
@@ -401,32 +415,49 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     /// Records the run's end and returns why it was interrupted, if it was. `summary` reads the
     /// services' statuses from their slots: called only if the end is journaled or traced.
     pub async fn finish(&self, summary: impl FnOnce() -> Summary) -> Option<Interruption> {
-        let status = |summary: &Summary| {
-            if self.interruption.get().is_some() || summary.cancelled > 0 {
-                RunStatus::Interrupted
-            } else if summary.all_succeeded() {
-                RunStatus::Succeeded
-            } else {
-                RunStatus::Failed
-            }
-        };
-        if J::ENABLED {
-            let summary = summary();
-            let status = status(&summary);
-            tracing::debug!(?status, ?summary, "run finished");
-            let reason = self.interruption.get().map(ToString::to_string);
-            record!(
-                self,
-                Event::RunFinished {
-                    status,
-                    summary,
-                    reason
-                }
-            );
-        } else if tracing::enabled!(tracing::Level::DEBUG) {
-            let summary = summary();
-            tracing::debug!(status = ?status(&summary), ?summary, "run finished");
+        if !J::ENABLED {
+            return self.finished(summary);
         }
+        let summary = summary();
+        let status = self.status(&summary);
+        tracing::debug!(?status, ?summary, "run finished");
+        let reason = self.interruption.get().map(ToString::to_string);
+        record!(
+            self,
+            Event::RunFinished {
+                status,
+                summary,
+                reason
+            }
+        );
+        self.interruption_now()
+    }
+
+    /// [`Run::finish`], for a run without a journal: the summary is read only if tracing
+    /// wants the event.
+    #[inline]
+    pub fn finished(&self, summary: impl FnOnce() -> Summary) -> Option<Interruption> {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let summary = summary();
+            tracing::debug!(status = ?self.status(&summary), ?summary, "run finished");
+        }
+        self.interruption_now()
+    }
+
+    /// How a run with services in `summary` ended.
+    fn status(&self, summary: &Summary) -> RunStatus {
+        if self.interruption.get().is_some() || summary.cancelled > 0 {
+            RunStatus::Interrupted
+        } else if summary.all_succeeded() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        }
+    }
+
+    /// Why the run was interrupted, as the report keeps it.
+    #[inline]
+    fn interruption_now(&self) -> Option<Interruption> {
         // Not `Option::cloned`, which the compiler called out of line even for `None`.
         #[cold]
         fn cloned(why: &Interruption) -> Interruption {
