@@ -131,7 +131,7 @@ impl Journaled {
 
 impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
     /// Prepares a run; nothing is recorded until [`Run::start`].
-    #[inline]
+    #[inline(always)]
     pub fn new(
         orchestration: &'static str,
         request: &'r Request<P>,
