@@ -27,6 +27,7 @@ pin_project! {
 
 impl Watch<'_> {
     /// Why the run must stop now, if it must: the caller's cancellation comes first.
+    #[inline]
     pub(super) fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Option<Interruption> {
         let this = self.project();
         if let Some(notified) = this.notified.as_pin_mut() {
