@@ -435,7 +435,7 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// [`Run::finish`], for a run without a journal: the summary is read only if tracing
     /// wants the event.
-    #[inline]
+    #[inline(always)]
     pub fn finished(&self, summary: impl FnOnce() -> Summary) -> Option<Interruption> {
         if tracing::enabled!(tracing::Level::DEBUG) {
             let summary = summary();
