@@ -168,7 +168,13 @@ impl Journal for InMemoryJournal {
     }
 
     fn reserve(&self, entries: usize) {
-        self.lock().reserve(entries);
+        let mut list = self.lock();
+        if list.capacity() == 0 {
+            // A new journal's list: allocated at once, not grown from nothing by `reserve`.
+            *list = Vec::with_capacity(entries);
+        } else {
+            list.reserve(entries);
+        }
     }
 
     #[inline]
