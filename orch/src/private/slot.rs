@@ -123,28 +123,6 @@ impl<T, E> Slot<Outcome<T, E>> {
         }
     }
 
-    /// Stores `outcome` in the empty slot of which the caller is the only writer, without the
-    /// exchange that makes a second writer harmless: for the task that writes its outcome
-    /// inline, once per service and run, where that `lock cmpxchg` was the only locked
-    /// instruction.
-    ///
-    /// # Safety
-    ///
-    /// The slot is empty, and nothing else writes it until this returns.
-    #[inline(always)]
-    pub unsafe fn store_unique(&self, outcome: Outcome<T, E>) {
-        debug_assert_eq!(self.state.load(Ordering::Relaxed), EMPTY);
-        let full = if matches!(outcome, Outcome::Succeeded(_)) {
-            SUCCEEDED
-        } else {
-            FULL
-        };
-        // SAFETY: the slot is empty and the caller its only writer (the caller's promise), and
-        // no reader looks at the value before it sees the Release store below.
-        unsafe { (*self.value.get()).write(outcome) };
-        self.state.store(full, Ordering::Release);
-    }
-
     /// Stores an outcome that readers do not see until [`Slot::publish`]: its journal entry is
     /// being written, and a dependent must not act on it before it is, but an interruption during
     /// that write must not lose it or have it written twice. The caller is the slot's only

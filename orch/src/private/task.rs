@@ -258,18 +258,12 @@ where
                             if J::ENABLED {
                                 unit.run.succeeded_now::<S>(unit.ctx, number, &output);
                             }
-                            // SAFETY: only this task writes its slot, once, as it leaves the
-                            // `Running` state it entered from `Waiting`, which a slot written
-                            // before the run (replayed) never enters; the stopping of an
-                            // interrupted run writes only the slots of tasks that are not
-                            // `Done`, after the plan's last poll.
-                            unsafe {
-                                unit.slot.store_unique(Outcome::Succeeded(Success {
-                                    output,
-                                    attempts: number,
-                                    replayed: false,
-                                }));
-                            }
+                            // Only this task sets its slot, once.
+                            unit.slot.store(Outcome::Succeeded(Success {
+                                output,
+                                attempts: number,
+                                replayed: false,
+                            }));
                             // SAFETY: in the `Running` arm, whose attempt was just polled.
                             unsafe { state.as_mut().finish_running() };
                             leave(*unit, this.entered);
