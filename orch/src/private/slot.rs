@@ -90,7 +90,10 @@ impl<T> Slot<T> {
         #[cold]
         #[inline(never)]
         fn unwritten() -> ! {
-            panic!("orch: a slot was taken before it was written")
+            panic!(
+                "orch: a slot was taken before it was written (a run's report takes every \
+                 service's outcome once all are stored)"
+            )
         }
         // Never dropped: the value is read once, or there is none (then nothing leaks).
         let this = std::mem::ManuallyDrop::new(self);
